@@ -1,0 +1,267 @@
+"""The ``semcom`` command line: ``semcom channels|models|transmit|train|evaluate|bench``.
+
+Every user error (a :class:`~semcom.errors.SemcomError`) is printed as one line,
+``error: ...``, with exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from semcom import __version__
+from semcom.errors import SemcomError
+
+
+def _parse_value(text: str) -> Any:
+    """A ``key=value`` value: JSON/YAML scalars and lists (``4``, ``0.5``, ``[1,2]``, ``true``)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _parse_params(items: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SemcomError(f"parameter {item!r} must look like name=value")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = _parse_value(value)
+    return out
+
+
+def _snr(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"SNR must be a number in dB, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"SNR must be finite, got {text!r}")
+    return value
+
+
+# --------------------------------------------------------------------- commands
+def cmd_channels(args: argparse.Namespace) -> int:
+    from semcom.channels import list_channels
+
+    for name, entry in list_channels().items():
+        params = ", ".join(f"{k}={v!r}" for k, v in entry["params"].items())
+        print(f"{name:16s} {entry['description']}")
+        if params:
+            print(f"{'':16s}   params: {params}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from semcom.models import list_models
+    from semcom.registry import SYSTEMS
+    from semcom.zoo import list_pretrained
+
+    print("systems (create by name with `--system NAME`):")
+    for name in list_models() if args.all else SYSTEMS.names():
+        print(f"  {name:14s} {SYSTEMS.help(name)}")
+    zoo = list_pretrained()
+    print("\npretrained (semcom/zoo/weights):")
+    if not zoo:
+        print("  none shipped")
+    for name, entry in zoo.items():
+        info = entry["info"]
+        cbr = entry["config"].get("cbr")
+        bits = [entry["system"],
+                f"data {info.get('dataset', '?')}",
+                f"cbr {_fmt_cbr(cbr)}" if cbr else None,
+                f"train SNR {info.get('train_snr_db', '?')} dB",
+                f"channel {info.get('channel', 'awgn')}",
+                f"PSNR {info['psnr_db']:.2f} dB ({info.get('psnr_on', 'test')})" if "psnr_db" in info else None]
+        print(f"  {name:28s} " + ", ".join(b for b in bits if b))
+    return 0
+
+
+def _fmt_cbr(cbr: float | None) -> str:
+    if not cbr:
+        return "?"
+    inv = 1.0 / float(cbr)
+    return f"1/{inv:.0f}" if abs(inv - round(inv)) < 1e-6 else f"{float(cbr):.4g}"
+
+
+def cmd_transmit(args: argparse.Namespace) -> int:
+    import torch
+
+    from semcom.channels import create_channel
+    from semcom.data.io import load_image, save_image
+    from semcom.evaluation.systems import build_link
+    from semcom.metrics.quality import quality_metrics
+    from semcom.zoo import DEFAULT_PRETRAINED, has_pretrained
+
+    torch.set_num_threads(args.threads)
+    spec: dict[str, Any] = dict(_parse_params(args.system_param))
+    if args.checkpoint:
+        spec["checkpoint"] = args.checkpoint
+    elif args.system is None:
+        if has_pretrained(DEFAULT_PRETRAINED):
+            spec["pretrained"] = DEFAULT_PRETRAINED
+        else:
+            print(f"note: pretrained model {DEFAULT_PRETRAINED} not found; using the uncoded link")
+            spec["system"] = "uncoded"
+    elif has_pretrained(args.system):
+        spec["pretrained"] = args.system
+    else:
+        spec["system"] = args.system
+    if args.cbr is not None:
+        spec["cbr"] = args.cbr
+    for key in ("codec", "mcs", "quality"):
+        if getattr(args, key, None) is not None:
+            spec[key] = getattr(args, key)
+    link = build_link(spec)
+    channel = create_channel(args.channel, **_parse_params(args.param))
+    image = load_image(args.image)[None]
+    gen = torch.Generator().manual_seed(args.seed)
+    t0 = time.perf_counter()
+    result = link.transmit(image, channel, args.snr, generator=gen)
+    elapsed = time.perf_counter() - t0
+    m = quality_metrics(image, result.images)
+    _, _, h, w = image.shape
+    print(f"system      {getattr(link, 'name', spec.get('system'))} {json.dumps(_short(link.describe()))}")
+    print(f"channel     {json.dumps(channel.describe())}  SNR {args.snr:g} dB")
+    print(f"image       {args.image} ({w}x{h})")
+    print(f"PSNR        {m['psnr'][0].item():.2f} dB")
+    print(f"SSIM        {m['ssim'][0].item():.4f}")
+    print(f"MS-SSIM     {m['ms_ssim'][0].item():.4f} ({m['ms_ssim_db'][0].item():.2f} dB)")
+    print(f"CBR         {result.cbr[0].item():.5f} ({int(result.channel_uses[0])} channel uses)")
+    for key, value in result.extras.items():
+        shown = _scalar(value)
+        if shown is not None:
+            print(f"{key:11s} {shown}")
+    print(f"time        {elapsed:.2f} s")
+    if args.output:
+        save_image(result.images[0], args.output)
+        print(f"wrote       {args.output}")
+    return 0
+
+
+def _short(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != "system" and isinstance(v, (int, float, str, bool))}
+
+
+def _scalar(value: Any) -> str | None:
+    """A short printable form of a per-image extra (first image), or None to skip."""
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            if value.numel() == 0 or value.numel() > 1 and value.dim() > 1:
+                return None
+            value = value.reshape(-1)[0].item()
+    except Exception:
+        return None
+    if isinstance(value, (list, tuple)):
+        value = value[0] if len(value) == 1 else list(value)[:8]
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (int, str, bool, list)):
+        return str(value)
+    return None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from semcom.training import train
+
+    path = train(args.config, overrides=args.set or [])
+    print(f"final checkpoint: {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from semcom.evaluation import evaluate
+
+    path = evaluate(args.config, overrides=args.set or [])
+    print(f"results: {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from semcom.evaluation.bench import run_bench
+
+    return run_bench(args.what, args.rest)
+
+
+# ----------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="semcom", description="Semantic communication of images: "
+                                "deep JSCC and digital baselines over simulated wireless channels.")
+    p.add_argument("--version", action="version", version=f"semcom {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("channels", help="list channel models and their parameters")
+    s.set_defaults(func=cmd_channels)
+
+    s = sub.add_parser("models", help="list systems and pretrained checkpoints")
+    s.add_argument("--all", action="store_true", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("transmit", help="send one image through a system and a channel")
+    s.add_argument("image", help="image file (PNG, JPEG, TIFF, ...)")
+    s.add_argument("--system", help="system or pretrained name (default: the shipped "
+                   "high-resolution ADJSCC, else uncoded)")
+    s.add_argument("--checkpoint", help="path to a checkpoint (NAME.safetensors + NAME.json)")
+    s.add_argument("--channel", default="awgn", help="channel name (see `semcom channels`)")
+    s.add_argument("--param", "-p", action="append", metavar="NAME=VALUE",
+                   help="channel parameter, e.g. -p K=3 -p block_length=64 (repeatable)")
+    s.add_argument("--system-param", action="append", metavar="NAME=VALUE",
+                   help="system parameter (repeatable)")
+    s.add_argument("--snr", type=_snr, default=10.0, help="average received SNR in dB (default 10)")
+    s.add_argument("--cbr", help="channel bandwidth ratio k/n, e.g. 1/16 (systems built by cbr)")
+    s.add_argument("--codec", help="digital system: image codec (see `semcom models`)")
+    s.add_argument("--mcs", type=int, help="digital system: fixed MCS index (default: auto)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the channel's randomness")
+    s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    s.add_argument("-o", "--output", help="write the reconstruction here (PNG)")
+    s.set_defaults(func=cmd_transmit)
+
+    s = sub.add_parser("train", help="train a model from a config file")
+    s.add_argument("config", help="YAML config (see configs/train/)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="run an evaluation sweep from a config file")
+    s.add_argument("config", help="YAML config (see configs/eval/)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("bench", help="benchmarks: `semcom bench models|digital ...`")
+    s.add_argument("what", nargs="?", default="models", help="models | digital")
+    s.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except SemcomError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

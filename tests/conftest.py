@@ -1,0 +1,28 @@
+"""Shared test settings: deterministic, 2 torch threads, paths to the shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(int(os.environ.get("SEMCOM_TEST_THREADS", "2")))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SEMCOM_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Path to ``../shared/data``; skips the test when it is not beside the repo."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def gen() -> torch.Generator:
+    """A seeded CPU generator."""
+    return torch.Generator().manual_seed(1234)
