@@ -48,7 +48,7 @@ def complex_normal(shape: tuple[int, ...], generator: torch.Generator | None = N
 
 def check_probability(name: str, value: float, low_open: bool = False, high_open: bool = False) -> float:
     """Validate a probability-like parameter in [0, 1] (optionally open ends)."""
-    v = float(value)
+    v = _as_float(name, value)
     ok = math.isfinite(v) and (v > 0 if low_open else v >= 0) and (v < 1 if high_open else v <= 1)
     if not ok:
         lo = "(" if low_open else "["
@@ -57,9 +57,17 @@ def check_probability(name: str, value: float, low_open: bool = False, high_open
     return v
 
 
+def _as_float(name: str, value: object) -> float:
+    """``float(value)``, or a SemcomError naming the parameter (not a bare TypeError)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SemcomError(f"{name} must be a number, got {value!r}") from None
+
+
 def check_nonnegative(name: str, value: float) -> float:
     """Validate a finite, non-negative parameter."""
-    v = float(value)
+    v = _as_float(name, value)
     if not math.isfinite(v) or v < 0:
         raise SemcomError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
@@ -132,7 +140,8 @@ class Channel(nn.Module):
     def describe(self) -> dict[str, float | int | str]:
         """Name and parameters, JSON-serialisable (for result files and ``semcom channels``)."""
         params = {k: v for k, v in vars(self).items()
-                  if not k.startswith("_") and k != "training" and isinstance(v, (int, float, str, bool))}
+                  if not k.startswith("_") and k != "training"
+                  and (v is None or isinstance(v, (int, float, str, bool)))}
         return {"name": self.name, **params}
 
     def extra_repr(self) -> str:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from semcom.channels.base import Channel
 from semcom.channels.equalization import EQUALIZERS, equalize
 from semcom.conventions import SNR, snr_to_batch
+from semcom.data.transforms import crop_to, pad_to_multiple
 from semcom.errors import SemcomError
 from semcom.link import Link, TransmitResult
 
@@ -38,15 +38,6 @@ class Encoded:
     channel_uses: Tensor
     side: dict[str, Any] = field(default_factory=dict)
     aux: dict[str, Tensor] = field(default_factory=dict)
-
-
-def pad_to_multiple(images: Tensor, multiple: int) -> Tensor:
-    """Replicate-pad ``(B, C, H, W)`` on the bottom/right to multiples of ``multiple``."""
-    h, w = images.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return images
-    return F.pad(images, (0, pw, 0, ph), mode="replicate")
 
 
 class JSCCModel(nn.Module, Link):
@@ -90,13 +81,12 @@ class JSCCModel(nn.Module, Link):
             ``{"x_hat": (B, 3, H, W) unclamped, "channel_uses": (B,), "aux": {...},
             "side": {...}}`` with ``x_hat`` cropped back to the input size.
         """
-        b, _, h, w = images.shape
-        snr = snr_to_batch(snr_db, b, images.device)
-        x = pad_to_multiple(images, self.size_multiple)
+        snr = snr_to_batch(snr_db, images.shape[0], images.device)
+        x, size = pad_to_multiple(images, self.size_multiple)  # replicate-pads bottom/right
         enc = self.encode(x, snr)
         out = channel(enc.symbols, snr, generator)
         received = equalize(out, self.equalizer)
-        x_hat = self.decode(received, snr, enc.side)[..., :h, :w]
+        x_hat = crop_to(self.decode(received, snr, enc.side), size)
         return {"x_hat": x_hat, "channel_uses": enc.channel_uses, "aux": enc.aux, "side": enc.side}
 
     def _transmit(self, images: Tensor, channel: Channel, snr_db: SNR,

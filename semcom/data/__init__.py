@@ -1,0 +1,73 @@
+"""Image I/O, datasets (registered in ``semcom.registry.DATASETS``) and tensor transforms."""
+
+from semcom.data.collate import SizeGroupedBatchSampler, collate_images, group_by_size, image_sizes, item_image
+from semcom.data.datasets import (
+    DATA_ROOT_ENV,
+    IMAGE_EXTENSIONS,
+    HRFolder,
+    ImageFolder,
+    KodakDataset,
+    Urban100Dataset,
+    create_dataset,
+    default_data_root,
+    list_images,
+    resolve_root,
+)
+from semcom.data.io import (
+    MAX_PIXELS,
+    SemcomWarning,
+    decode_image,
+    load_image,
+    load_image_uint8,
+    read_image_size,
+    save_image,
+    to_tensor,
+)
+from semcom.data.labelled import CIFAR10_CLASSES, ArrayImageDataset, Cifar10, Cifar10Jpeg, TinyImageNetVal
+from semcom.data.transforms import (
+    CenterCrop,
+    Compose,
+    RandomCrop,
+    RandomHorizontalFlip,
+    crop_to,
+    pad_hw,
+    pad_to_multiple,
+)
+
+__all__ = [
+    "ArrayImageDataset",
+    "CIFAR10_CLASSES",
+    "CenterCrop",
+    "Cifar10",
+    "Cifar10Jpeg",
+    "Compose",
+    "DATA_ROOT_ENV",
+    "HRFolder",
+    "IMAGE_EXTENSIONS",
+    "ImageFolder",
+    "KodakDataset",
+    "MAX_PIXELS",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "SemcomWarning",
+    "SizeGroupedBatchSampler",
+    "TinyImageNetVal",
+    "Urban100Dataset",
+    "collate_images",
+    "create_dataset",
+    "crop_to",
+    "decode_image",
+    "default_data_root",
+    "group_by_size",
+    "image_sizes",
+    "item_image",
+    "list_images",
+    "load_image",
+    "load_image_uint8",
+    "pad_hw",
+    "pad_to_multiple",
+    "read_image_size",
+    "resolve_root",
+    "save_image",
+    "to_tensor",
+]

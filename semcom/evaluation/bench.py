@@ -1,0 +1,118 @@
+"""``semcom bench``: benchmarks that report figures, never pass/fail tests.
+
+``semcom bench models`` measures every shipped neural checkpoint: PSNR on the 1,000
+lossless CIFAR-10 test images and on Kodak (AWGN at the model's training SNR, or 10 dB
+for models trained over an SNR range), encoder/decoder latency at 512x768 (batch 1,
+median after warm-up), MACs at 512x768 and parameters. ``semcom bench digital`` runs the
+digital-baseline sweep (see :mod:`semcom.evaluation.bench_digital`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from semcom.errors import SemcomError
+
+
+def _eval_snr(info: dict[str, Any]) -> float:
+    snr = info.get("train_snr_db", 10.0)
+    return float(snr) if not isinstance(snr, (list, tuple)) else 10.0
+
+
+def _dataset_psnr(model: Any, images: list[torch.Tensor], snr_db: float, batch: int, seed: int) -> float:
+    from semcom.channels import create_channel
+    from semcom.conventions import psnr
+
+    channel = create_channel("awgn")
+    values = []
+    for i in range(0, len(images), batch):
+        x = torch.stack(images[i:i + batch])
+        res = model.transmit(x, channel, snr_db, torch.Generator().manual_seed(seed + i))
+        values.append(psnr(x, res.images))
+    return float(torch.cat(values).mean())
+
+
+def _load_images(name: str, limit: int | None) -> list[torch.Tensor]:
+    from semcom.data import create_dataset
+
+    ds = create_dataset(name, split="test") if name == "cifar10" else create_dataset(name)
+    n = len(ds) if limit is None else min(limit, len(ds))
+    out = []
+    for i in range(n):
+        item = ds[i]
+        out.append(item[0] if isinstance(item, (tuple, list)) else item)
+    return out
+
+
+def bench_models(argv: Sequence[str]) -> int:
+    """Benchmark every shipped checkpoint; prints a table and writes JSON."""
+    from semcom.metrics.complexity import count_macs, count_parameters, median_latency
+    from semcom.models import load_model
+    from semcom.zoo import list_pretrained
+
+    p = argparse.ArgumentParser(prog="semcom bench models")
+    p.add_argument("--cifar-limit", type=int, default=None, help="CIFAR-10 test images (default all 1,000)")
+    p.add_argument("--kodak-limit", type=int, default=None, help="Kodak images (default all 24)")
+    p.add_argument("--repeats", type=int, default=5, help="latency repeats")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--only", default="*", help="shell pattern of zoo names")
+    p.add_argument("-o", "--out", default="results/bench_models.json")
+    args = p.parse_args(list(argv))
+    torch.set_num_threads(args.threads)
+
+    import fnmatch
+
+    zoo = {k: v for k, v in list_pretrained().items() if fnmatch.fnmatch(k, args.only)}
+    if not zoo:
+        raise SemcomError("no shipped checkpoints match; see `semcom models`")
+    cifar = _load_images("cifar10", args.cifar_limit)
+    kodak = _load_images("kodak", args.kodak_limit)
+    rows = []
+    x = torch.rand(1, 3, 512, 768, generator=torch.Generator().manual_seed(0))
+    for name, entry in zoo.items():
+        model = load_model(entry["path"])
+        snr = _eval_snr(entry["info"])
+        t0 = time.perf_counter()
+        row: dict[str, Any] = {"name": name, "system": entry["system"], "cbr": entry["config"].get("cbr"),
+                               "eval_snr_db": snr, "params": count_parameters(model)}
+        row["psnr_cifar10"] = _dataset_psnr(model, cifar, snr, 100, 0)
+        row["psnr_kodak"] = _dataset_psnr(model, kodak, snr, 1, 0)
+        s = torch.full((1,), snr)
+        with torch.no_grad():
+            enc = model.encode(x, s)
+            row["macs_encoder_512x768"] = count_macs(model.encode, x, s)
+            row["macs_decoder_512x768"] = count_macs(model.decode, enc.symbols, s, enc.side)
+            row["latency_encode_s"] = median_latency(model.encode, x, s, warmup=1, repeats=args.repeats)
+            row["latency_decode_s"] = median_latency(model.decode, enc.symbols, s, enc.side,
+                                                     warmup=1, repeats=args.repeats)
+        row["bench_seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        print(f"{name:30s} cbr {row['cbr']:.4f}  SNR {snr:4.1f} dB  CIFAR-10 {row['psnr_cifar10']:.2f} dB  "
+              f"Kodak {row['psnr_kodak']:.2f} dB  enc {row['macs_encoder_512x768'] / 1e9:.2f} GMAC "
+              f"{row['latency_encode_s'] * 1e3:.0f} ms  dec {row['macs_decoder_512x768'] / 1e9:.2f} GMAC "
+              f"{row['latency_decode_s'] * 1e3:.0f} ms  {row['params'] / 1e3:.0f} k params", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": platform.platform(), "processor": platform.processor(), "threads": args.threads,
+            "torch": torch.__version__, "cifar10_images": len(cifar), "kodak_images": len(kodak), "rows": rows}
+    out.write_text(json.dumps(meta, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+def run_bench(what: str, argv: Sequence[str]) -> int:
+    """Dispatch ``semcom bench WHAT [options]``."""
+    if what == "models":
+        return bench_models(argv)
+    if what == "digital":
+        from semcom.evaluation.bench_digital import bench_digital
+
+        return bench_digital(argv)
+    raise SemcomError(f"unknown benchmark {what!r} (known: models, digital)")

@@ -1,0 +1,302 @@
+"""Build what a sweep compares: links from system specs, channels from channel specs.
+
+A system spec is a mapping::
+
+    {"system": "uncoded", "equalizer": "zf"}                  # registry name + kwargs
+    {"system": "digital", "codec": "jpeg", "cbr": ["1/24", "1/12"]}   # one link per cbr
+    {"checkpoint": "semcom/zoo/weights/convjscc_cifar10_cbr1-12_snr7", "label": "ConvJSCC"}
+    {"pretrained": "adjscc_hr_cbr1-16"}                        # a zoo name
+    {"link": my_link, "label": "mine"}                         # a Link object (Python only)
+
+``label`` is the display name in tables and plots. Specs that share a label form one
+curve in the PSNR-vs-CBR plot (e.g. one checkpoint per CBR of one architecture).
+Systems constructed by CBR take ``cbr`` as a constructor argument; a checkpoint's CBR
+is fixed by its config, so a ``cbr`` given with a checkpoint must match it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from semcom.conventions import parse_cbr
+from semcom.errors import SemcomError
+from semcom.link import Link
+from semcom.registry import SYSTEMS
+
+#: keys of a system spec that are not constructor arguments
+RESERVED_KEYS = ("system", "checkpoint", "pretrained", "label", "cbr", "link")
+_SOURCES = ("checkpoint", "pretrained", "link")
+
+
+@dataclass
+class SystemUnderTest:
+    """One link of a sweep.
+
+    Attributes:
+        label: display name (table rows, plot legends).
+        link: the system.
+        cbr_requested: the CBR the link was built for (None for fixed-rate checkpoints
+            or systems without a CBR setting).
+        source: checkpoint path or zoo name it was loaded from ("" if built by name).
+        spec: the single-CBR spec it was built from.
+    """
+
+    label: str
+    link: Link
+    cbr_requested: float | None
+    source: str
+    spec: dict[str, Any]
+
+    @property
+    def system_name(self) -> str:
+        """Registry name of the system."""
+        return str(getattr(self.link, "name", self.spec.get("system", "")))
+
+
+# ---------------------------------------------------------------------- systems
+def import_systems(name: str | None = None) -> None:
+    """Make sure the system registry is filled (and holds ``name`` if a module of that
+    name exists under :mod:`semcom.models`)."""
+    importlib.import_module("semcom.models")
+    importlib.import_module("semcom.models.uncoded")
+    if name and name.lower() not in SYSTEMS:
+        module = f"semcom.models.{name.lower()}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+
+
+def _factory(name: str) -> Callable[..., Any]:
+    import_systems(name)
+    return SYSTEMS.get(name)
+
+
+def _check_kwargs(what: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """A clear error for constructor arguments ``factory`` does not take."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    allowed = [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                    inspect.Parameter.KEYWORD_ONLY) and p.name != "self"]
+    bad = sorted(k for k in kwargs if k not in allowed)
+    if bad:
+        takes = ", ".join(allowed) or "no arguments"
+        if bad == ["cbr"]:
+            raise SemcomError(f"{what} has no cbr setting (it takes: {takes})")
+        raise SemcomError(f"{what} does not take {', '.join(bad)} (it takes: {takes})")
+
+
+def _cbr_values(spec: dict[str, Any]) -> list[float | None]:
+    raw = spec.get("cbr")
+    if raw is None:
+        return [None]
+    values = raw if isinstance(raw, (list, tuple)) else [raw]
+    if not values:
+        raise SemcomError(f"system {describe_spec(spec)}: cbr is an empty list")
+    out = [parse_cbr(v) for v in values]
+    if len(set(out)) != len(out):
+        raise SemcomError(f"system {describe_spec(spec)}: cbr lists a value twice")
+    return out
+
+
+def describe_spec(spec: dict[str, Any]) -> str:
+    """A short name of a spec for error messages."""
+    for key in ("label", "pretrained", "checkpoint", "system"):
+        if spec.get(key):
+            return repr(str(spec[key]))
+    return repr(spec)
+
+
+def validate_system_spec(spec: Any) -> dict[str, Any]:
+    """Check a spec's structure and names without building anything; returns a copy.
+
+    Raises:
+        SemcomError: not a mapping, both checkpoint and pretrained, no system named,
+            unknown system, arguments the system does not take, invalid cbr.
+    """
+    if not isinstance(spec, dict):
+        raise SemcomError(f"a system must be a mapping like {{system: uncoded}}, got {spec!r}")
+    spec = dict(spec)
+    sources = [k for k in _SOURCES if spec.get(k) is not None and spec.get(k) != ""]
+    if len(sources) > 1:
+        raise SemcomError(f"system {describe_spec(spec)} names both {sources[0]} and {sources[1]}; pick one")
+    if spec.get("link") is not None:
+        if not isinstance(spec["link"], Link):
+            raise SemcomError(f"system {describe_spec(spec)}: link must be a semcom Link, "
+                              f"got {type(spec['link']).__name__}")
+        extra = sorted(k for k in spec if k not in ("link", "label"))
+        if extra:
+            raise SemcomError(f"system {describe_spec(spec)}: a ready-made link takes only a label, "
+                              f"not {', '.join(extra)}")
+        return spec
+    for key in ("system", "label", "checkpoint", "pretrained"):
+        if spec.get(key) is not None and not isinstance(spec[key], (str, Path)):
+            raise SemcomError(f"system {describe_spec(spec)}: {key} must be a string, got {spec[key]!r}")
+    if not sources:
+        name = spec.get("system")
+        if not name:
+            raise SemcomError(f"system spec {spec!r} needs one of system, checkpoint or pretrained")
+        kwargs = {k: v for k, v in spec.items() if k not in RESERVED_KEYS}
+        if spec.get("cbr") is not None:
+            kwargs["cbr"] = None
+        _check_kwargs(f"system {name!r}", _factory(str(name)), kwargs)
+    _cbr_values(spec)
+    return spec
+
+
+def expand_system_spec(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """One spec per CBR value: ``{..., "cbr": [a, b]}`` -> ``[{..., "cbr": a}, {..., "cbr": b}]``
+    (values parsed to floats; a spec without cbr comes back as is)."""
+    spec = validate_system_spec(spec)
+    out = []
+    for cbr in _cbr_values(spec):
+        one = dict(spec)
+        if cbr is None:
+            one.pop("cbr", None)
+        else:
+            one["cbr"] = cbr
+        out.append(one)
+    return out
+
+
+def pretrained_base_path(name: str) -> Path:
+    """Base path of the zoo checkpoint ``name`` (clear error if the zoo is unavailable)."""
+    try:
+        from semcom.zoo.pretrained import pretrained_path
+    except ImportError:
+        raise SemcomError(f"cannot load pretrained model {name!r}: this installation has no model zoo") from None
+    return Path(pretrained_path(name))
+
+
+def _load_checkpoint_link(path: str | Path, spec: dict[str, Any]) -> Link:
+    """Rebuild a checkpoint's system; ``spec`` kwargs override its config."""
+    from semcom.zoo.checkpoint import load_checkpoint, read_checkpoint_meta
+
+    meta = read_checkpoint_meta(path)
+    system = str(meta["system"])
+    if spec.get("system") and str(spec["system"]).lower() != system.lower():
+        raise SemcomError(f"checkpoint {path} holds system {system!r}, not {spec['system']!r}")
+    overrides = {k: v for k, v in spec.items() if k not in RESERVED_KEYS}
+    if spec.get("cbr") is not None:
+        fixed = meta["config"].get("cbr")
+        if fixed is None:
+            overrides["cbr"] = spec["cbr"]
+        elif abs(parse_cbr(fixed) - float(spec["cbr"])) > 1e-9:
+            raise SemcomError(f"checkpoint {path} was built for cbr {parse_cbr(fixed):.6g}, "
+                              f"not the requested {float(spec['cbr']):.6g}; list one checkpoint per cbr")
+    _check_kwargs(f"system {system!r} (checkpoint {path})", _factory(system), overrides)
+    models = importlib.import_module("semcom.models")
+    load_model = getattr(models, "load_model", None)
+    if load_model is not None and not overrides:
+        return load_model(path)
+    # overrides change the rebuilt system (e.g. its equalizer), so rebuild it here
+    ckpt = load_checkpoint(path)
+    model = SYSTEMS.create(system, **{**ckpt.config, **overrides})
+    own = model.state_dict()
+    state = {k: v.to(own[k].dtype) if k in own and own[k].is_floating_point() else v
+             for k, v in ckpt.tensors.items()}  # weights may ship in float16
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError) as e:
+        raise SemcomError(f"checkpoint {path} does not fit system {system!r}: {str(e).splitlines()[0]}") from None
+    return model
+
+
+def build_link(spec: dict[str, Any], device: str | torch.device = "cpu") -> Link:
+    """Build one link from a spec with at most one cbr.
+
+    Args:
+        spec: ``{"system": name, **kwargs}``, ``{"checkpoint": path}`` or
+            ``{"pretrained": zoo name}``, optionally ``"cbr"`` (number or ``"1/16"``)
+            and ``"label"``.
+        device: where an ``nn.Module`` link is moved (it is also put in eval mode).
+
+    Raises:
+        SemcomError: invalid spec, unknown system or zoo name, unreadable or mismatched
+            checkpoint, or a cbr list with more than one value (use :func:`build_systems`).
+    """
+    specs = expand_system_spec(spec)
+    if len(specs) > 1:
+        raise SemcomError(f"system {describe_spec(spec)} lists {len(specs)} cbr values; "
+                          "build_link makes one link (use build_systems)")
+    one = specs[0]
+    if one.get("link") is not None:
+        link = one["link"]
+    elif one.get("pretrained"):
+        link = _load_checkpoint_link(pretrained_base_path(str(one["pretrained"])), one)
+    elif one.get("checkpoint"):
+        link = _load_checkpoint_link(Path(str(one["checkpoint"])).expanduser(), one)
+    else:
+        kwargs = {k: v for k, v in one.items() if k not in RESERVED_KEYS}
+        if one.get("cbr") is not None:
+            kwargs["cbr"] = one["cbr"]
+        link = _factory(str(one["system"]))(**kwargs)
+    if not isinstance(link, Link):
+        raise SemcomError(f"system {describe_spec(spec)} did not build a Link (got {type(link).__name__})")
+    if isinstance(link, torch.nn.Module):
+        link.to(device).eval()
+    return link
+
+
+def _default_label(spec: dict[str, Any]) -> str:
+    if spec.get("label"):
+        return str(spec["label"])
+    if spec.get("link") is not None:
+        return str(getattr(spec["link"], "name", type(spec["link"]).__name__))
+    if spec.get("pretrained"):
+        return str(spec["pretrained"])
+    if spec.get("checkpoint"):
+        return Path(str(spec["checkpoint"])).name.removesuffix(".safetensors").removesuffix(".json")
+    return str(spec["system"])
+
+
+def build_systems(specs: list[dict[str, Any]], device: str | torch.device = "cpu") -> list[SystemUnderTest]:
+    """Build every link of a sweep (one per spec and cbr value), with unique labels.
+
+    Two entries may share a label (one curve) if they differ in cbr or checkpoint.
+    Unlabelled entries of one system that would collide get their kwargs appended.
+    """
+    entries: list[tuple[dict[str, Any], str, float | None, str]] = []
+    for spec in specs:
+        for one in expand_system_spec(spec):
+            source = str(one.get("pretrained") or one.get("checkpoint") or "")
+            if one.get("link") is not None:
+                source = f"<{type(one['link']).__name__} object>"
+            entries.append((one, _default_label(one), one.get("cbr"), source))
+
+    def keys() -> list[tuple[str, float | None, str]]:
+        return [(label, cbr, source) for _, label, cbr, source in entries]
+
+    current = keys()
+    for i, (one, label, cbr, source) in enumerate(entries):
+        if current.count(current[i]) > 1 and not one.get("label"):
+            extra = {k: v for k, v in one.items() if k not in RESERVED_KEYS}
+            if extra:
+                label = f"{label}(" + ",".join(f"{k}={v}" for k, v in extra.items()) + ")"
+                entries[i] = (one, label, cbr, source)
+    current = keys()
+    for key in current:
+        if current.count(key) > 1:
+            cbr_text = "" if key[1] is None else f" at cbr {key[1]:.6g}"
+            raise SemcomError(f"system {key[0]!r}{cbr_text} is listed twice; give the entries different labels")
+    return [SystemUnderTest(label=label, link=build_link(one, device), cbr_requested=cbr,
+                            source=source, spec=one) for one, label, cbr, source in entries]
+
+
+# --------------------------------------------------------------------- channels
+def build_channel(name: str, params: dict[str, Any] | None = None) -> torch.nn.Module:
+    """A channel by registry name with constructor ``params`` (clear error if unknown)."""
+    from semcom.channels import create_channel
+
+    return create_channel(name, **(params or {}))

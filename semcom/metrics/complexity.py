@@ -1,0 +1,246 @@
+"""Model complexity: parameters, MACs, peak memory and latency (conventions.md).
+
+* **MACs** are counted with :class:`torch.utils.flop_counter.FlopCounterMode`, which
+  counts 2 FLOPs per multiply-accumulate of matrix products and convolutions
+  (``mm``, ``addmm``, ``bmm``, ``convolution``, attention kernels, ...); semcom reports
+  ``MACs = FLOPs / 2``. Element-wise work (bias adds, activations, normalizations,
+  quantization) is not counted, as in the published MAC counts.
+* **Peak memory** is the largest amount of memory allocated *during* the call on top of
+  what was already allocated when it started (weights and inputs are not included; see
+  :attr:`ComplexityReport.parameter_bytes`). On CUDA it is
+  ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``. On CPU,
+  ``tracemalloc`` does not see torch's allocator and ``ru_maxrss`` only ever rises, so
+  semcom runs the call under the (non-Kineto) autograd profiler with
+  ``profile_memory=True`` and takes the maximum of the running sum of its allocation
+  and free events, in time order, from every thread. Memory that torch does not
+  allocate (NumPy arrays, Python objects) is not seen.
+* **Latency** is the median wall-clock time of ``repeats`` calls after ``warmup``
+  calls, with CUDA synchronized around each call; the report states the device and
+  torch's intra-op thread count, and measurements use batch 1 by convention.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from semcom.errors import SemcomError
+
+__all__ = [
+    "ComplexityReport",
+    "count_macs",
+    "count_parameters",
+    "measure_complexity",
+    "median_latency",
+    "parameter_bytes",
+    "peak_memory",
+]
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (shared parameters counted once)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def parameter_bytes(module: nn.Module) -> int:
+    """Bytes held by the module's parameters and buffers."""
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def count_macs(module_or_fn: Callable[..., Any], *inputs: Any, **kwargs: Any) -> int:
+    """Multiply-accumulates of one call ``module_or_fn(*inputs, **kwargs)`` under
+    ``torch.no_grad()``: ``FlopCounterMode``'s FLOPs / 2 (see the module docstring)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module_or_fn(*inputs, **kwargs)
+    return int(counter.get_total_flops()) // 2
+
+
+def _device_of(inputs: tuple[Any, ...], module: Any = None) -> torch.device:
+    for x in inputs:
+        if isinstance(x, Tensor):
+            return x.device
+    if isinstance(module, nn.Module):
+        for p in module.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def _synchronize(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _cpu_peak_bytes(fn: Callable[[], Any]) -> int:
+    with torch.autograd.profiler.profile(profile_memory=True, use_kineto=False) as prof:
+        fn()
+    try:
+        events = [
+            e
+            for e in prof.kineto_results.events()
+            if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU
+        ]
+        events.sort(key=lambda e: e.start_ns())
+        live = peak = 0
+        for e in events:
+            live += e.nbytes()
+            peak = max(peak, live)
+    except AttributeError as exc:  # profiler internals changed in a newer torch
+        raise SemcomError(
+            f"CPU peak memory is unavailable with torch {torch.__version__}: {exc}"
+        ) from None
+    return int(peak)
+
+
+def peak_memory(
+    fn: Callable[..., Any],
+    *args: Any,
+    device: torch.device | str | None = None,
+    **kwargs: Any,
+) -> int:
+    """Peak bytes allocated by ``fn(*args, **kwargs)`` above what was allocated before.
+
+    Args:
+        fn: the call to measure (run once).
+        device: where it allocates; default: the device of the first tensor argument,
+            else CPU. CUDA uses the caching allocator's statistics, CPU the profiler's
+            allocation events (module docstring).
+
+    Returns:
+        Bytes (int, >= 0).
+    """
+    dev = torch.device(device) if device is not None else _device_of(args)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        before = torch.cuda.memory_allocated(dev)
+        fn(*args, **kwargs)
+        torch.cuda.synchronize(dev)
+        return max(0, int(torch.cuda.max_memory_allocated(dev)) - int(before))
+    if dev.type != "cpu":
+        raise SemcomError(f"peak memory is measured on cpu or cuda, not {dev.type}")
+    return _cpu_peak_bytes(lambda: fn(*args, **kwargs))
+
+
+def median_latency(
+    fn: Callable[..., Any],
+    *args: Any,
+    warmup: int = 3,
+    repeats: int = 10,
+    device: torch.device | str | None = None,
+    **kwargs: Any,
+) -> float:
+    """Median wall-clock seconds of ``fn(*args, **kwargs)`` over ``repeats`` timed calls
+    after ``warmup`` untimed ones; CUDA is synchronized before and after each call.
+
+    Raises:
+        SemcomError: ``warmup < 0`` or ``repeats < 1``.
+    """
+    if int(warmup) < 0 or int(repeats) < 1:
+        raise SemcomError(
+            f"need warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}"
+        )
+    dev = torch.device(device) if device is not None else _device_of(args)
+    for _ in range(int(warmup)):
+        fn(*args, **kwargs)
+    times = []
+    for _ in range(int(repeats)):
+        _synchronize(dev)
+        start = time.perf_counter()
+        fn(*args, **kwargs)
+        _synchronize(dev)
+        times.append(time.perf_counter() - start)
+    return float(statistics.median(times))
+
+
+@dataclass(frozen=True)
+class ComplexityReport:
+    """Complexity of one forward pass (e.g. an encoder at one Kodak image, 1x3x512x768).
+
+    Attributes:
+        name: what was measured (``"encoder"``, ``"decoder"``, ...).
+        input_shapes: shapes of the tensor inputs.
+        parameters: parameter count.
+        parameter_bytes: bytes of parameters and buffers.
+        macs: multiply-accumulates (FLOPs / 2) of one call.
+        peak_memory_bytes: peak allocation during the call, on top of weights and inputs.
+        latency_s: median seconds per call.
+        device: where it ran (``"cpu"``, ``"cuda:0"``), with the GPU name if any.
+        threads: torch intra-op CPU threads.
+        warmup, repeats: latency protocol.
+    """
+
+    name: str
+    input_shapes: tuple[tuple[int, ...], ...]
+    parameters: int
+    parameter_bytes: int
+    macs: int
+    peak_memory_bytes: int
+    latency_s: float
+    device: str
+    threads: int
+    warmup: int
+    repeats: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON/CSV (shapes as lists)."""
+        out = asdict(self)
+        out["input_shapes"] = [list(s) for s in self.input_shapes]
+        return out
+
+    def __str__(self) -> str:
+        shapes = ", ".join("x".join(str(d) for d in s) for s in self.input_shapes)
+        return (
+            f"{self.name} @ {shapes}: {self.parameters / 1e6:.3f} M params, "
+            f"{self.macs / 1e9:.3f} GMACs, peak {self.peak_memory_bytes / 2**20:.1f} MiB, "
+            f"{self.latency_s * 1e3:.2f} ms median of {self.repeats} "
+            f"({self.device}, {self.threads} threads)"
+        )
+
+
+def measure_complexity(
+    module: nn.Module,
+    *inputs: Any,
+    name: str | None = None,
+    warmup: int = 3,
+    repeats: int = 10,
+    **kwargs: Any,
+) -> ComplexityReport:
+    """Parameters, MACs, peak memory and median latency of ``module(*inputs, **kwargs)``.
+
+    The module is put in eval mode and every call runs under ``torch.no_grad()``.
+    Pass batch-1 inputs (the convention) on the device to measure.
+    """
+    dev = _device_of(inputs, module)
+    module.eval()
+
+    def forward() -> Any:
+        with torch.no_grad():
+            return module(*inputs, **kwargs)
+
+    # latency first: its warm-up runs any one-time initialization before memory is measured
+    latency_s = median_latency(forward, warmup=warmup, repeats=repeats, device=dev)
+    peak_bytes = peak_memory(forward, device=dev)
+    device = str(dev)
+    if dev.type == "cuda":
+        device = f"{dev} ({torch.cuda.get_device_name(dev)})"
+    return ComplexityReport(
+        name=name or type(module).__name__,
+        input_shapes=tuple(tuple(x.shape) for x in inputs if isinstance(x, Tensor)),
+        parameters=count_parameters(module),
+        parameter_bytes=parameter_bytes(module),
+        macs=count_macs(module, *inputs, **kwargs),
+        peak_memory_bytes=peak_bytes,
+        latency_s=latency_s,
+        device=device,
+        threads=torch.get_num_threads(),
+        warmup=int(warmup),
+        repeats=int(repeats),
+    )

@@ -1,0 +1,71 @@
+"""The step-indexed data order: reconstructible, sharded across ranks, epoch-complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from semcom.errors import SemcomError
+from semcom.training.config import DataSpec
+from semcom.training.data import StepBatchSampler, TrainSamples, ValSamples, build_dataset
+
+
+def test_order_depends_only_on_seed_and_step() -> None:
+    full = StepBatchSampler(50, 8, seed=1, total_steps=20)
+    resumed = StepBatchSampler(50, 8, seed=1, start_step=13, total_steps=20)
+    assert list(full)[13:] == list(resumed)
+    assert list(StepBatchSampler(50, 8, seed=2, total_steps=20)) != list(full)
+
+
+def test_epochs_visit_each_sample_once() -> None:
+    sampler = StepBatchSampler(50, 8, seed=0, total_steps=12)  # 6 batches per epoch, 2 dropped
+    batches = list(sampler)
+    for epoch in range(2):
+        seen = [i for b in batches[6 * epoch:6 * (epoch + 1)] for i, _ in b]
+        assert len(seen) == len(set(seen)) == 48
+    first = [i for i, _ in batches[0]]
+    assert first != [i for i, _ in batches[6]]  # a new permutation each epoch
+
+
+def test_ranks_split_the_global_batch() -> None:
+    single = StepBatchSampler(40, 8, seed=5, total_steps=9)
+    ranks = [StepBatchSampler(40, 8, seed=5, rank=r, world_size=2, total_steps=9) for r in range(2)]
+    for step in range(9):
+        assert ranks[0].batch(step) + ranks[1].batch(step) == single.batch(step)
+        assert not {i for i, _ in ranks[0].batch(step)} & {i for i, _ in ranks[1].batch(step)}
+
+
+def test_sampler_rejects_bad_sizes() -> None:
+    with pytest.raises(SemcomError, match="divisible"):
+        StepBatchSampler(40, 7, seed=0, world_size=2)
+    with pytest.raises(SemcomError, match="fewer than batch_size"):
+        StepBatchSampler(5, 8, seed=0)
+
+
+def test_crops_are_a_function_of_the_key(image_folder: Path) -> None:
+    dataset = build_dataset(DataSpec(name="folder", root=str(image_folder)))
+    view = TrainSamples(dataset, crop=16, hflip=True)
+    a, b = view[(3, 123)], view[(3, 123)]
+    assert a.shape == (3, 16, 16) and torch.equal(a, b)
+    whole = dataset[3]
+    found = any(torch.equal(a, img[:, t:t + 16, s:s + 16])
+                for img in (whole, whole.flip(-1)) for t in range(5) for s in range(9))
+    assert found  # a crop of the image (possibly mirrored), not a resampled one
+    crops = {tuple(view[(3, seed)].flatten()[:40].tolist()) for seed in range(30)}
+    assert len(crops) > 5  # other seeds, other windows
+
+
+def test_limit_sources_and_validation_batches(image_folder: Path) -> None:
+    spec = DataSpec(sources=[{"name": "folder", "root": str(image_folder)}] * 2, limit=30)
+    dataset = build_dataset(spec)
+    assert len(dataset) == 30 and torch.equal(dataset[24], dataset[0])  # second copy starts at 24
+    val = ValSamples(build_dataset(DataSpec(name="folder", root=str(image_folder), limit=5)), crop=None)
+    assert val.batches(2) == [[0, 1], [2, 3], [4]]
+    assert val[4].shape == (3, 20, 24)
+
+
+def test_unknown_dataset_argument_is_named(image_folder: Path) -> None:
+    with pytest.raises(SemcomError, match="'data.crop_size'.*accepts"):
+        build_dataset(DataSpec(name="folder", root=str(image_folder), options={"crop_size": 3}))
