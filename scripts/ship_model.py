@@ -1,0 +1,56 @@
+"""Copy a trained run's final checkpoint into the zoo (fp16), with its measured PSNR.
+
+    python scripts/ship_model.py runs/RUN/final ZOO_NAME --dataset cifar10 --train-snr 7
+    python scripts/ship_model.py runs/RUN/final ZOO_NAME --dataset hr --train-snr 0,20
+
+PSNR is measured on the 1,000 lossless CIFAR-10 test images (CIFAR models) or the 24
+Kodak images (high-resolution models), AWGN, at the training SNR (10 dB for models
+trained over a range), one noise draw, seed 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+
+from semcom.evaluation.bench import _dataset_psnr, _load_images  # noqa: E402
+from semcom.models import load_model, save_model  # noqa: E402
+from semcom.zoo import WEIGHTS_DIR  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("checkpoint")
+    p.add_argument("name")
+    p.add_argument("--dataset", choices=["cifar10", "hr"], required=True)
+    p.add_argument("--train-snr", required=True, help="one value, or lo,hi for a range")
+    p.add_argument("--kodak-limit", type=int, default=None)
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    model = load_model(args.checkpoint)
+    snr = [float(v) for v in args.train_snr.split(",")]
+    eval_snr = snr[0] if len(snr) == 1 else 10.0
+    run_meta = json.loads(open(os.path.join(os.path.dirname(args.checkpoint), "last.json")).read())
+    if args.dataset == "cifar10":
+        images = _load_images("cifar10", None)
+        data, on = "CIFAR-10 train (50,000 JPEG)", f"CIFAR-10 test 1000, AWGN {eval_snr:g} dB"
+        psnr_db = _dataset_psnr(model, images, eval_snr, 100, 0)
+    else:
+        images = _load_images("kodak", args.kodak_limit)
+        data = "crops of urban100+cbsd68+cbsd432+sun_hays80+mcmaster"
+        on = f"Kodak {len(images)}, AWGN {eval_snr:g} dB"
+        psnr_db = _dataset_psnr(model, images, eval_snr, 1, 0)
+    info = {"dataset": data, "train_snr_db": snr[0] if len(snr) == 1 else snr, "channel": "awgn",
+            "psnr_db": round(psnr_db, 3), "psnr_on": on, "steps": run_meta.get("info", {}).get("training", {}).get("step"),
+            "trained_on": "2-core CPU"}
+    base = save_model(model, WEIGHTS_DIR / args.name, info=info, dtype=torch.float16)
+    print(f"shipped {base} PSNR {psnr_db:.2f} dB ({on})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Separate source and channel coding: an image codec over LDPC + QAM (the digital baseline).
+
+``image -> codec bytes -> header + payload -> LDPC (5G NR TBs or 802.11n) -> QAM ->
+channel -> equalize -> LLRs -> decode -> CRC -> bytes -> image``.
+
+Accounting (``shared/design/conventions.md``):
+
+* Every transmission's symbols count, retransmissions included:
+  ``k = sum over transmissions of ceil(coded_bits / bits_per_symbol)``.
+* The receiver needs the payload length and, in auto mode, the MCS. They travel in a
+  4-byte control header (MCS index, 24-bit payload length) sent in its own transport
+  block at the most robust MCS (:data:`CONTROL_MCS`); its channel uses are charged.
+* The codec's bytes are every byte its decoder needs (see :mod:`semcom.codecs`).
+
+Operating point (auto MCS): the budget ``k = floor(cbr * 3 H W)`` channel uses, minus
+the control block, is filled at the highest-rate MCS whose tabulated TB error rate at
+the SNR is at most ``target_bler`` (:func:`semcom.phy.select_mcs`, BLER tables computed
+once by Sionna simulation: a PHY abstraction); the codec's best quality that fits that
+payload is chosen by bisection. Higher rate means a bigger payload, so this is the
+upper envelope over MCS at the target error rate. The choice is then verified by the
+full simulation that delivers the image. Below the lowest usable MCS's threshold
+(MCS 3, QPSK rate 0.245; MCS 0-2 cannot be encoded by Sionna) MCS 3 is used anyway and
+retransmissions (optionally chase-combined) are what rescue the image, if anything.
+
+Failures: a TB that fails its CRC is retransmitted (fresh noise and fading) up to
+``max_retransmissions`` times; if any TB still fails, or the bytes pass the CRC but do
+not decode, or the codec cannot fit the budget at all, the image is lost: the receiver
+shows a mid-gray image and ``extras["failed"]`` is True for it (the full budget is
+charged for an image that could not be coded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from semcom.channels.base import Channel
+from semcom.conventions import SNR, channel_uses_for_cbr, parse_cbr, snr_to_batch
+from semcom.errors import SemcomError
+from semcom.link import Link, TransmitResult
+from semcom.registry import SYSTEMS
+
+#: MCS of the control header (the most robust one Sionna's 5G encoder accepts)
+CONTROL_MCS = 3
+#: header bytes: MCS index (1) + payload length (3)
+HEADER_BYTES = 4
+#: gray level of a lost image
+LOST_IMAGE_VALUE = 0.5
+PHYS = ("5g", "wifi")
+
+
+def _pack_header(mcs: int, length: int) -> bytes:
+    if not 0 <= length < 1 << 24:
+        raise SemcomError(f"payload of {length} bytes is too long for the 24-bit length field")
+    return bytes([mcs & 0xFF]) + int(length).to_bytes(3, "big")
+
+
+def _unpack_header(data: bytes) -> tuple[int, int]:
+    return data[0], int.from_bytes(data[1:4], "big")
+
+
+@SYSTEMS.register("digital")
+class SeparationLink(Link):
+    """Image codec + LDPC + QAM with 3GPP MCS selection and retransmissions.
+
+    Args:
+        codec: image codec name (``semcom.codecs``: jpeg, jpeg2000, webp, avif, heic,
+            hevc, vvc, jpegxl).
+        cbr: channel-use budget per image as ``k / (3 H W)`` (first transmission,
+            control header included); retransmissions come on top.
+        mcs: fixed MCS index of TS 38.214 table 1 (3..28), or None for auto selection.
+        phy: ``"5g"`` (NR transport blocks) or ``"wifi"`` (802.11n (1944, 1458) LDPC,
+            rate 3/4, fixed QAM, no retransmission; the SP-JSCC baseline).
+        bits_per_symbol: QAM order of the ``wifi`` PHY (4 = 16-QAM).
+        max_retransmissions: extra transmissions of a failed TB (5G only).
+        chase_combining: add the LLRs of a TB's transmissions before decoding.
+        target_bler: TB error rate the auto MCS selection aims at.
+        bler_table: channel of the BLER table used by the selection (``"awgn"`` or
+            ``"rayleigh"``); default: ``"rayleigh"`` for fading channels, else awgn.
+        num_iter: BP decoder iterations.
+        codec_options: keyword arguments of the codec.
+    """
+
+    name = "digital"
+
+    def __init__(self, codec: str = "hevc", cbr: float | str = 1 / 16, mcs: int | None = None,
+                 phy: str = "5g", bits_per_symbol: int = 4, max_retransmissions: int = 9,
+                 chase_combining: bool = False, target_bler: float = 0.1, bler_table: str | None = None,
+                 num_iter: int = 20, codec_options: dict[str, Any] | None = None) -> None:
+        from semcom.codecs import create_codec
+        from semcom.phy import TransportBlockLink, WifiLDPCLink, check_usable_mcs
+
+        self.codec_name = str(codec).lower()
+        self.codec = create_codec(self.codec_name, **(codec_options or {}))
+        self.cbr = parse_cbr(cbr)
+        self.phy = str(phy).lower()
+        if self.phy not in PHYS:
+            raise SemcomError(f"unknown phy {phy!r} (known: {', '.join(PHYS)})")
+        self.mcs = None if mcs is None else check_usable_mcs(int(mcs)).index
+        if not 0.0 < float(target_bler) < 1.0:
+            raise SemcomError(f"target_bler must be in (0, 1), got {target_bler!r}")
+        self.target_bler = float(target_bler)
+        self.bler_table = bler_table
+        self.max_retransmissions = int(max_retransmissions)
+        self.chase_combining = bool(chase_combining)
+        self.bits_per_symbol = int(bits_per_symbol)
+        self.tb_link = TransportBlockLink(num_iter=num_iter, max_retransmissions=self.max_retransmissions,
+                                          chase_combining=self.chase_combining)
+        self.wifi_link = WifiLDPCLink(bits_per_symbol=self.bits_per_symbol, num_iter=num_iter) \
+            if self.phy == "wifi" else None
+        self._fits: OrderedDict[tuple[str, int], Any] = OrderedDict()
+
+    # -- operating point ------------------------------------------------------------
+    def control_channel_uses(self) -> int:
+        """Channel uses of one transmission of the control header."""
+        if self.phy == "wifi":
+            return self.wifi_link.channel_uses(HEADER_BYTES)
+        return self.tb_link.channel_uses(HEADER_BYTES, CONTROL_MCS)
+
+    def choose_mcs(self, snr_db: float, channel: Channel) -> int:
+        """The MCS for an SNR: the fixed one, else the BLER-table choice (MCS 3 below it)."""
+        from semcom.phy import select_mcs
+
+        if self.mcs is not None:
+            return self.mcs
+        table = self.bler_table or ("awgn" if getattr(channel, "name", "awgn") == "awgn" else "rayleigh")
+        choice = select_mcs(float(snr_db), self.target_bler, table)
+        return CONTROL_MCS if choice is None else choice
+
+    def payload_budget(self, height: int, width: int, mcs: int | None) -> int:
+        """Codec bytes that fit the first transmission at ``mcs`` (0 if none)."""
+        k = channel_uses_for_cbr(self.cbr, height, width) - self.control_channel_uses()
+        if k <= 0:
+            return 0
+        if self.phy == "wifi":
+            lo, hi = 0, k
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if self.wifi_link.channel_uses(mid) <= k else (lo, mid - 1)
+            return lo
+        return self.tb_link.max_payload_bytes(k, mcs)
+
+    def _fit(self, image: Tensor, max_bytes: int) -> Any:
+        """Codec fit, cached by (image content, budget): sweeps reuse it across SNRs."""
+        key = (hashlib.sha1(image.numpy().tobytes()).hexdigest(), int(max_bytes))
+        if key not in self._fits:
+            self._fits[key] = self.codec.fit(image, int(max_bytes)) if max_bytes > 0 else None
+            if len(self._fits) > 256:
+                self._fits.popitem(last=False)
+        return self._fits[key]
+
+    # -- transmission ---------------------------------------------------------------
+    def _send(self, data: bytes, mcs: int, channel: Channel, snr_db: float,
+              generator: torch.Generator | None) -> tuple[bytes, bool, int, int]:
+        """Bytes over the PHY: (received, ok, channel uses, transmissions)."""
+        if self.phy == "wifi":
+            d = self.wifi_link.send(data, channel, snr_db, generator)
+            return d.payload, d.ok, d.channel_uses, 1
+        d = self.tb_link.send(data, mcs, channel, snr_db, generator)
+        return d.payload, d.ok, d.channel_uses, d.rounds
+
+    def _transmit_one(self, image: Tensor, channel: Channel, snr_db: float,
+                      generator: torch.Generator | None) -> tuple[Tensor, dict[str, Any]]:
+        from semcom.codecs.base import CodecError
+
+        _, h, w = image.shape
+        lost = torch.full_like(image, LOST_IMAGE_VALUE)
+        mcs = self.choose_mcs(snr_db, channel) if self.phy == "5g" else -1
+        budget = self.payload_budget(h, w, mcs if mcs >= 0 else None)
+        fit = self._fit(image, budget)
+        info: dict[str, Any] = {"mcs": mcs, "quality": float("nan"), "payload_bytes": 0,
+                                "transmissions": 0, "failed": True, "reason": ""}
+        if fit is None:
+            info.update(channel_uses=channel_uses_for_cbr(self.cbr, h, w), reason="budget")
+            return lost, info
+        info.update(quality=float(fit.quality), payload_bytes=fit.num_bytes)
+        header = _pack_header(max(mcs, 0), fit.num_bytes)
+        got_header, ok_h, uses_h, tx_h = self._send(header, CONTROL_MCS, channel, snr_db, generator)
+        got, ok_d, uses_d, tx_d = self._send(fit.data, mcs, channel, snr_db, generator)
+        info.update(channel_uses=uses_h + uses_d, transmissions=max(tx_h, tx_d))
+        if not (ok_h and ok_d) or _unpack_header(got_header) != (max(mcs, 0), fit.num_bytes):
+            info["reason"] = "crc"
+            return lost, info
+        try:
+            decoded = self.codec.decode(got)
+        except CodecError:
+            info["reason"] = "decode"
+            return lost, info
+        info["failed"] = False
+        return decoded.to(image.dtype), info
+
+    def _transmit(self, images: Tensor, channel: Channel, snr_db: SNR,
+                  generator: torch.Generator | None) -> TransmitResult:
+        images = images.detach().cpu()
+        snr = snr_to_batch(snr_db, images.shape[0])
+        outs, infos = [], []
+        for b in range(images.shape[0]):
+            out, info = self._transmit_one(images[b], channel, float(snr[b]), generator)
+            outs.append(out)
+            infos.append(info)
+        return TransmitResult.build(
+            torch.stack(outs), [i["channel_uses"] for i in infos],
+            failed=torch.tensor([i["failed"] for i in infos]),
+            mcs=torch.tensor([i["mcs"] for i in infos]),
+            transmissions=torch.tensor([i["transmissions"] for i in infos]),
+            payload_bytes=torch.tensor([i["payload_bytes"] for i in infos]),
+            quality=[i["quality"] for i in infos],
+            failure_reason=[i["reason"] for i in infos],
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"system": self.name, "codec": self.codec_name, "cbr": self.cbr, "phy": self.phy,
+                "mcs": "auto" if self.mcs is None else self.mcs, "max_retransmissions": self.max_retransmissions,
+                "chase_combining": self.chase_combining, "target_bler": self.target_bler}

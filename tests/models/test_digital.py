@@ -1,0 +1,72 @@
+"""The digital baseline (codec + LDPC + QAM) answers the link interface honestly."""
+
+import pytest
+import torch
+
+from semcom.channels import create_channel
+from semcom.conventions import channel_uses_for_cbr
+from semcom.errors import SemcomError
+from semcom.models.digital import CONTROL_MCS, HEADER_BYTES, LOST_IMAGE_VALUE
+from semcom.phy import plan_transport
+from semcom.registry import SYSTEMS
+
+
+@pytest.fixture(scope="module")
+def image():
+    # a smooth synthetic 48x64 image (codecs compress it well; no shared data needed)
+    y, x = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 64), indexing="ij")
+    return torch.stack([x, y, (x + y) / 2]).unsqueeze(0).clamp(0, 1)
+
+
+def test_noiseless_channel_returns_codec_output_bit_exactly(image):
+    link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, mcs=9)
+    res = link.transmit(image, create_channel("awgn"), 60.0, torch.Generator().manual_seed(0))
+    fit = link.codec.fit(image[0], link.payload_budget(48, 64, 9))
+    assert not res.extras["failed"].item()
+    assert torch.equal(res.images[0], link.codec.decode(fit.data))
+    assert res.extras["payload_bytes"].item() == fit.num_bytes
+    assert res.extras["transmissions"].item() == 1
+
+
+def test_channel_uses_match_hand_count(image):
+    link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, mcs=9)
+    res = link.transmit(image, create_channel("awgn"), 60.0)
+    nbytes = res.extras["payload_bytes"].item()
+    header = plan_transport(8 * HEADER_BYTES, CONTROL_MCS)
+    data = plan_transport(8 * nbytes, 9)
+    expected = header.num_tbs * header.coded_bits_per_tb // 2 + data.num_tbs * data.coded_bits_per_tb // 2
+    assert res.channel_uses.item() == expected  # MCS 3 and 9 are both QPSK: 2 bits per symbol
+    assert expected <= channel_uses_for_cbr(1 / 2, 48, 64)
+    assert res.cbr.item() == pytest.approx(expected / (3 * 48 * 64))
+
+
+def test_failures_are_counted_with_retransmissions_and_a_gray_image(image):
+    link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, mcs=20, max_retransmissions=2)
+    res = link.transmit(image, create_channel("awgn"), -5.0, torch.Generator().manual_seed(1))
+    assert res.extras["failed"].item()
+    assert res.extras["transmissions"].item() == 3  # the first and two retransmissions
+    assert torch.all(res.images == LOST_IMAGE_VALUE)
+    single = plan_transport(8 * res.extras["payload_bytes"].item(), 20).channel_uses
+    assert res.channel_uses.item() > 2 * single  # every transmission is charged
+
+
+def test_budget_too_small_is_a_loss_not_a_crash(image):
+    link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 200, mcs=9)
+    res = link.transmit(image, create_channel("awgn"), 20.0)
+    assert res.extras["failed"].item() and res.extras["failure_reason"] == ["budget"]
+    assert res.channel_uses.item() == channel_uses_for_cbr(1 / 200, 48, 64)
+
+
+def test_wifi_phy_fixed_mode(image):
+    link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, phy="wifi", bits_per_symbol=4)
+    res = link.transmit(image, create_channel("awgn"), 30.0, torch.Generator().manual_seed(0))
+    assert not res.extras["failed"].item()
+    blocks = -(-8 * res.extras["payload_bytes"].item() // 1458) + 1  # data + header block
+    assert res.channel_uses.item() == blocks * 1944 // 4
+
+
+@pytest.mark.parametrize("kwargs,match", [({"mcs": 1}, "MCS"), ({"phy": "lte"}, "phy"),
+                                          ({"codec": "gif"}, "codec"), ({"target_bler": 2}, "target_bler")])
+def test_bad_settings_are_clear_errors(kwargs, match):
+    with pytest.raises(SemcomError, match=match):
+        SYSTEMS.create("digital", **kwargs)
