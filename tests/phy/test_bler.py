@@ -43,6 +43,16 @@ def test_awgn_table_covers_every_usable_mcs_and_respects_capacity() -> None:
             assert abs(errors / trials - p) <= 4.5 * math.sqrt(max(p * (1 - p), 0.02) / trials) + 1e-9, (m, snr)
 
 
+def test_fast_rayleigh_fading_never_beats_awgn() -> None:
+    """At equal average SNR with perfect CSI, i.i.d. fading costs SNR at every MCS, and
+    more at high code rates (less diversity per information bit)."""
+    assert set(load_table("rayleigh")["mcs"]) == {str(m) for m in usable_mcs()}
+    loss = {m: threshold_snr(m, 0.1, "rayleigh") - threshold_snr(m, 0.1, "awgn") for m in usable_mcs()}
+    assert all(v > 0.3 for v in loss.values())
+    assert loss[28] > loss[17] > loss[10]  # rates 0.93 > 0.43 > 0.33
+    assert loss[9] > loss[3]  # QPSK rate 0.66 vs 0.25
+
+
 def test_thresholds_grow_with_the_index() -> None:
     thresholds = [threshold_snr(m, 0.1) for m in usable_mcs()]
     # MCS 10 and 17 switch to a denser constellation at about the same spectral efficiency
