@@ -18,7 +18,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from semcom.evaluation.bench import _dataset_psnr, _load_images  # noqa: E402
+from semcom.evaluation.bench import dataset_psnr, load_images  # noqa: E402
 from semcom.models import load_model, save_model  # noqa: E402
 from semcom.zoo import WEIGHTS_DIR  # noqa: E402
 
@@ -37,14 +37,14 @@ def main() -> None:
     eval_snr = snr[0] if len(snr) == 1 else 10.0
     run_meta = json.loads(open(os.path.join(os.path.dirname(args.checkpoint), "last.json")).read())
     if args.dataset == "cifar10":
-        images = _load_images("cifar10", None)
+        images = load_images("cifar10", None)
         data, on = "CIFAR-10 train (50,000 JPEG)", f"CIFAR-10 test 1000, AWGN {eval_snr:g} dB"
-        psnr_db = _dataset_psnr(model, images, eval_snr, 100, 0)
+        psnr_db = dataset_psnr(model, images, eval_snr, 100, 0)
     else:
-        images = _load_images("kodak", args.kodak_limit)
+        images = load_images("kodak", args.kodak_limit)
         data = "crops of urban100+cbsd68+cbsd432+sun_hays80+mcmaster"
         on = f"Kodak {len(images)}, AWGN {eval_snr:g} dB"
-        psnr_db = _dataset_psnr(model, images, eval_snr, 1, 0)
+        psnr_db = dataset_psnr(model, images, eval_snr, 1, 0)
     info = {"dataset": data, "train_snr_db": snr[0] if len(snr) == 1 else snr, "channel": "awgn",
             "psnr_db": round(psnr_db, 3), "psnr_on": on, "steps": run_meta.get("info", {}).get("training", {}).get("step"),
             "trained_on": "2-core CPU"}

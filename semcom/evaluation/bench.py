@@ -26,7 +26,8 @@ def _eval_snr(info: dict[str, Any]) -> float:
     return float(snr) if not isinstance(snr, (list, tuple)) else 10.0
 
 
-def _dataset_psnr(model: Any, images: list[torch.Tensor], snr_db: float, batch: int, seed: int) -> float:
+def dataset_psnr(model: Any, images: list[torch.Tensor], snr_db: float, batch: int, seed: int) -> float:
+    """Mean per-image PSNR (dB) of ``model`` over ``images`` through AWGN at ``snr_db``."""
     from semcom.channels import create_channel
     from semcom.conventions import psnr
 
@@ -39,16 +40,13 @@ def _dataset_psnr(model: Any, images: list[torch.Tensor], snr_db: float, batch: 
     return float(torch.cat(values).mean())
 
 
-def _load_images(name: str, limit: int | None) -> list[torch.Tensor]:
-    from semcom.data import create_dataset
+def load_images(name: str, limit: int | None) -> list[torch.Tensor]:
+    """The first ``limit`` images (all if None) of dataset ``name`` (CIFAR-10: test split)."""
+    from semcom.data import create_dataset, item_image
 
     ds = create_dataset(name, split="test") if name == "cifar10" else create_dataset(name)
     n = len(ds) if limit is None else min(limit, len(ds))
-    out = []
-    for i in range(n):
-        item = ds[i]
-        out.append(item[0] if isinstance(item, (tuple, list)) else item)
-    return out
+    return [item_image(ds[i], f"{name} image {i}") for i in range(n)]
 
 
 def bench_models(argv: Sequence[str]) -> int:
@@ -72,8 +70,8 @@ def bench_models(argv: Sequence[str]) -> int:
     zoo = {k: v for k, v in list_pretrained().items() if fnmatch.fnmatch(k, args.only)}
     if not zoo:
         raise SemcomError("no shipped checkpoints match; see `semcom models`")
-    cifar = _load_images("cifar10", args.cifar_limit)
-    kodak = _load_images("kodak", args.kodak_limit)
+    cifar = load_images("cifar10", args.cifar_limit)
+    kodak = load_images("kodak", args.kodak_limit)
     rows = []
     x = torch.rand(1, 3, 512, 768, generator=torch.Generator().manual_seed(0))
     for name, entry in zoo.items():
@@ -82,8 +80,8 @@ def bench_models(argv: Sequence[str]) -> int:
         t0 = time.perf_counter()
         row: dict[str, Any] = {"name": name, "system": entry["system"], "cbr": entry["config"].get("cbr"),
                                "eval_snr_db": snr, "params": count_parameters(model)}
-        row["psnr_cifar10"] = _dataset_psnr(model, cifar, snr, 100, 0)
-        row["psnr_kodak"] = _dataset_psnr(model, kodak, snr, 1, 0)
+        row["psnr_cifar10"] = dataset_psnr(model, cifar, snr, 100, 0)
+        row["psnr_kodak"] = dataset_psnr(model, kodak, snr, 1, 0)
         s = torch.full((1,), snr)
         with torch.no_grad():
             enc = model.encode(x, s)
