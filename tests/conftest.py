@@ -12,8 +12,11 @@ import torch  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("SEMCOM_TEST_THREADS", "2")))
 
+from semcom.data import default_data_root  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SEMCOM_SHARED_DATA", REPO.parent / "shared" / "data"))
+#: the library's own rule: $SEMCOM_DATA, else ../shared/data beside the repository
+SHARED_DATA = default_data_root() or REPO.parent / "shared" / "data"
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ is fixed by its config, so a ``cbr`` given with a checkpoint must match it.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,23 +59,8 @@ class SystemUnderTest:
 
 
 # ---------------------------------------------------------------------- systems
-def import_systems(name: str | None = None) -> None:
-    """Make sure the system registry is filled (and holds ``name`` if a module of that
-    name exists under :mod:`semcom.models`)."""
-    importlib.import_module("semcom.models")
-    importlib.import_module("semcom.models.uncoded")
-    if name and name.lower() not in SYSTEMS:
-        module = f"semcom.models.{name.lower()}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-
-
 def _factory(name: str) -> Callable[..., Any]:
-    import_systems(name)
-    return SYSTEMS.get(name)
+    return SYSTEMS.get(name)  # the registry imports semcom.models on first use
 
 
 def _check_kwargs(what: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:

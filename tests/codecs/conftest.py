@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = Path(os.environ.get("SEMCOM_SHARED_DATA", REPO.parent / "shared" / "data"))
-KODIM23 = SHARED_DATA / "kodak" / "kodim23.png"
+from semcom.data import default_data_root
+
+KODIM23 = (default_data_root() or Path("/nonexistent")) / "kodak" / "kodim23.png"
 
 
 def synthetic_image(height: int, width: int) -> torch.Tensor:
