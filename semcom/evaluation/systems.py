@@ -180,7 +180,7 @@ def _load_checkpoint_link(path: str | Path, spec: dict[str, Any]) -> Link:
             raise SemcomError(f"checkpoint {path} was built for cbr {parse_cbr(fixed):.6g}, "
                               f"not the requested {float(spec['cbr']):.6g}; list one checkpoint per cbr")
     _check_kwargs(f"system {system!r} (checkpoint {path})", _factory(system), overrides)
-    models = importlib.import_module("semcom.models")
+    import semcom.models as models
     load_model = getattr(models, "load_model", None)
     if load_model is not None and not overrides:
         return load_model(path)
