@@ -22,6 +22,19 @@ full simulation that delivers the image. Below the lowest usable MCS's threshold
 (MCS 3, QPSK rate 0.245; MCS 0-2 cannot be encoded by Sionna) MCS 3 is used anyway and
 retransmissions (optionally chase-combined) are what rescue the image, if anything.
 
+Budget filling (``fill_budget=True``, the default): as in 5G, the transport-block
+size follows from the allocation, not from the data: the codec's bytes are padded
+with zeros to the largest payload the budget carries at the MCS, so every image of a
+size is sent in the same TBs (and one decoder serves them all) and the first
+transmission uses the whole budget. The header's length field tells the receiver where
+the codec's bytes end. ``fill_budget=False`` sends only the codec's bytes.
+
+Speed: each image's encodings are cached (per codec, by image content) and shared by
+every budget, SNR and link in the process, so a sweep encodes each image a few times,
+not once per point; ``workers > 1`` sends the images of a batch in that many worker
+processes (one torch thread each). Every image draws its own seed from the
+generator, so the result does not depend on ``workers``.
+
 Failures: a TB that fails its CRC is retransmitted (fresh noise and fading) up to
 ``max_retransmissions`` times; if any TB still fails, or the bytes pass the CRC but do
 not decode, or the codec cannot fit the budget at all, the image is lost: the receiver
@@ -31,8 +44,12 @@ charged for an image that could not be coded).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import json
+import multiprocessing
 from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import torch
@@ -51,6 +68,22 @@ HEADER_BYTES = 4
 #: gray level of a lost image
 LOST_IMAGE_VALUE = 0.5
 PHYS = ("5g", "wifi")
+#: images whose encodings the process keeps (per codec configuration)
+MAX_CACHED_IMAGES = 32
+
+_ENCODINGS: OrderedDict[tuple[str, str], dict[float, bytes | None]] = OrderedDict()
+
+
+def _encodings(codec_key: str, image: Tensor) -> dict[float, bytes | None]:
+    """The process-wide ``{quality: bytes}`` cache of one image under one codec setup."""
+    key = (codec_key, hashlib.sha1(image.detach().cpu().contiguous().numpy().tobytes()).hexdigest())
+    if key in _ENCODINGS:
+        _ENCODINGS.move_to_end(key)
+    else:
+        _ENCODINGS[key] = {}
+        while len(_ENCODINGS) > MAX_CACHED_IMAGES:
+            _ENCODINGS.popitem(last=False)
+    return _ENCODINGS[key]
 
 
 def _pack_header(mcs: int, length: int) -> bytes:
@@ -83,6 +116,10 @@ class SeparationLink(Link):
             ``"rayleigh"``); default: ``"rayleigh"`` for fading channels, else awgn.
         num_iter: BP decoder iterations.
         codec_options: keyword arguments of the codec.
+        fill_budget: pad the codec's bytes to the payload the budget carries (the 5G
+            allocation sets the TB size); False sends only the codec's bytes.
+        workers: processes that send the images of a batch in parallel (1: in this
+            process).
     """
 
     name = "digital"
@@ -90,9 +127,20 @@ class SeparationLink(Link):
     def __init__(self, codec: str = "hevc", cbr: float | str = 1 / 16, mcs: int | None = None,
                  phy: str = "5g", bits_per_symbol: int = 4, max_retransmissions: int = 9,
                  chase_combining: bool = False, target_bler: float = 0.1, bler_table: str | None = None,
-                 num_iter: int = 20, codec_options: dict[str, Any] | None = None) -> None:
+                 num_iter: int = 20, codec_options: dict[str, Any] | None = None, fill_budget: bool = True,
+                 workers: int = 1) -> None:
         from semcom.codecs import create_codec
         from semcom.phy import TransportBlockLink, WifiLDPCLink, check_usable_mcs
+
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise SemcomError(f"workers must be a positive integer, got {workers!r}")
+        self.workers = workers
+        self._settings = {"codec": codec, "cbr": cbr, "mcs": mcs, "phy": phy, "bits_per_symbol": bits_per_symbol,
+                          "max_retransmissions": max_retransmissions, "chase_combining": chase_combining,
+                          "target_bler": target_bler, "bler_table": bler_table, "num_iter": num_iter,
+                          "codec_options": codec_options, "fill_budget": fill_budget}
+        self.fill_budget = bool(fill_budget)
+        self._codec_key = json.dumps([str(codec).lower(), codec_options or {}], sort_keys=True, default=str)
 
         self.codec_name = str(codec).lower()
         self.codec = create_codec(self.codec_name, **(codec_options or {}))
@@ -112,7 +160,6 @@ class SeparationLink(Link):
                                           chase_combining=self.chase_combining)
         self.wifi_link = WifiLDPCLink(bits_per_symbol=self.bits_per_symbol, num_iter=num_iter) \
             if self.phy == "wifi" else None
-        self._fits: OrderedDict[tuple[str, int], Any] = OrderedDict()
 
     # -- operating point ------------------------------------------------------------
     def control_channel_uses(self) -> int:
@@ -145,13 +192,10 @@ class SeparationLink(Link):
         return self.tb_link.max_payload_bytes(k, mcs)
 
     def _fit(self, image: Tensor, max_bytes: int) -> Any:
-        """Codec fit, cached by (image content, budget): sweeps reuse it across SNRs."""
-        key = (hashlib.sha1(image.numpy().tobytes()).hexdigest(), int(max_bytes))
-        if key not in self._fits:
-            self._fits[key] = self.codec.fit(image, int(max_bytes)) if max_bytes > 0 else None
-            if len(self._fits) > 256:
-                self._fits.popitem(last=False)
-        return self._fits[key]
+        """Codec fit on the image's cached encodings (shared by every budget)."""
+        if max_bytes <= 0:
+            return None
+        return self.codec.fit(image, int(max_bytes), cache=_encodings(self._codec_key, image))
 
     # -- transmission ---------------------------------------------------------------
     def _send(self, data: bytes, mcs: int, channel: Channel, snr_db: float,
@@ -179,8 +223,10 @@ class SeparationLink(Link):
             return lost, info
         info.update(quality=float(fit.quality), payload_bytes=fit.num_bytes)
         header = _pack_header(max(mcs, 0), fit.num_bytes)
+        payload = fit.data + bytes(budget - fit.num_bytes) if self.fill_budget else fit.data
         got_header, ok_h, uses_h, tx_h = self._send(header, CONTROL_MCS, channel, snr_db, generator)
-        got, ok_d, uses_d, tx_d = self._send(fit.data, mcs, channel, snr_db, generator)
+        got, ok_d, uses_d, tx_d = self._send(payload, mcs, channel, snr_db, generator)
+        got = got[:fit.num_bytes]
         info.update(channel_uses=uses_h + uses_d, transmissions=max(tx_h, tx_d))
         if not (ok_h and ok_d) or _unpack_header(got_header) != (max(mcs, 0), fit.num_bytes):
             info["reason"] = "crc"
@@ -196,12 +242,21 @@ class SeparationLink(Link):
     def _transmit(self, images: Tensor, channel: Channel, snr_db: SNR,
                   generator: torch.Generator | None) -> TransmitResult:
         images = images.detach().cpu()
-        snr = snr_to_batch(snr_db, images.shape[0])
-        outs, infos = [], []
-        for b in range(images.shape[0]):
-            out, info = self._transmit_one(images[b], channel, float(snr[b]), generator)
-            outs.append(out)
-            infos.append(info)
+        n = images.shape[0]
+        snr = snr_to_batch(snr_db, n)
+        seeds = torch.randint(0, 2**62, (n,), generator=generator).tolist()
+        if self.workers > 1 and n > 1:
+            settings = json.dumps(self._settings, sort_keys=True, default=str)
+            # image b always goes to worker b % workers, so a sweep that sends the same
+            # batch at every SNR finds each image's encodings in the same process
+            jobs = [_pool(b % self.workers).submit(_worker_transmit, settings, images[b], channel,
+                                                   float(snr[b]), seeds[b]) for b in range(n)]
+            done = [job.result() for job in jobs]
+        else:
+            done = [self._transmit_one(images[b], channel, float(snr[b]), torch.Generator().manual_seed(seeds[b]))
+                    for b in range(n)]
+        outs = [o for o, _ in done]
+        infos = [i for _, i in done]
         return TransmitResult.build(
             torch.stack(outs), [i["channel_uses"] for i in infos],
             failed=torch.tensor([i["failed"] for i in infos]),
@@ -215,4 +270,39 @@ class SeparationLink(Link):
     def describe(self) -> dict[str, Any]:
         return {"system": self.name, "codec": self.codec_name, "cbr": self.cbr, "phy": self.phy,
                 "mcs": "auto" if self.mcs is None else self.mcs, "max_retransmissions": self.max_retransmissions,
-                "chase_combining": self.chase_combining, "target_bler": self.target_bler}
+                "chase_combining": self.chase_combining, "target_bler": self.target_bler,
+                "fill_budget": self.fill_budget}
+
+
+# ------------------------------------------------------------------ worker processes
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_WORKER_LINKS: dict[str, SeparationLink] = {}
+
+
+def _worker_start() -> None:
+    torch.set_num_threads(1)
+
+
+def _pool(slot: int) -> ProcessPoolExecutor:
+    """The single-process executor of worker ``slot`` (spawned on first use)."""
+    if slot not in _POOLS:
+        _POOLS[slot] = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_worker_start)
+    return _POOLS[slot]
+
+
+@atexit.register
+def close_workers() -> None:
+    """Shut down the worker processes of every :class:`SeparationLink`."""
+    for pool in _POOLS.values():
+        pool.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
+
+
+def _worker_transmit(settings: str, image: Tensor, channel: Channel, snr_db: float,
+                     seed: int) -> tuple[Tensor, dict[str, Any]]:
+    """Send one image in a worker with a link of the given settings (built once)."""
+    if settings not in _WORKER_LINKS:
+        _WORKER_LINKS[settings] = SeparationLink(**json.loads(settings))
+    link = _WORKER_LINKS[settings]
+    return link._transmit_one(image, channel, snr_db, torch.Generator().manual_seed(seed))

@@ -76,6 +76,21 @@ def test_integer_bisection_matches_brute_force(knob, size) -> None:
         assert torch.equal(codec.decode(result.data), torch.round(IMAGE * 255) / 255)
 
 
+def test_a_shared_cache_gives_the_same_fits_with_fewer_encodes() -> None:
+    size = lambda qp: int(40000 * 2 ** (-qp / 6))  # noqa: E731  (rate doubles every 6 QP, like HEVC)
+    budgets = [OVERHEAD + b for b in (300, 900, 2000, 5200, 11000, 25000)]
+    alone = ToyCodec(INT_DOWN, size)
+    expected = [alone.fit(IMAGE, b).quality for b in budgets]
+    encodes_alone = alone.encodes
+    shared, cache = ToyCodec(INT_DOWN, size), {}
+    assert [shared.fit(IMAGE, b, cache=cache).quality for b in budgets] == expected
+    assert expected == [brute_force_best(INT_DOWN, size, b) for b in budgets]
+    assert shared.encodes == len(cache) < 0.6 * encodes_alone  # 18 vs 33 here
+    for b in budgets:  # fitting a budget again costs nothing
+        shared.fit(IMAGE, b, cache=cache)
+    assert shared.encodes == len(cache)
+
+
 def test_float_log_bisection_ends_within_one_step() -> None:
     size = lambda d: int(20000 / d)  # noqa: E731
     codec = ToyCodec(FLOAT_LOG, size)

@@ -28,16 +28,37 @@ def test_noiseless_channel_returns_codec_output_bit_exactly(image):
     assert res.extras["transmissions"].item() == 1
 
 
-def test_channel_uses_match_hand_count(image):
-    link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, mcs=9)
+@pytest.mark.parametrize("fill", [True, False])
+def test_channel_uses_match_hand_count(image, fill):
+    link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, mcs=9, fill_budget=fill)
     res = link.transmit(image, create_channel("awgn"), 60.0)
     nbytes = res.extras["payload_bytes"].item()
+    sent = link.payload_budget(48, 64, 9) if fill else nbytes  # the budget's payload, or the codec's bytes
+    assert sent >= nbytes
     header = plan_transport(8 * HEADER_BYTES, CONTROL_MCS)
-    data = plan_transport(8 * nbytes, 9)
+    data = plan_transport(8 * sent, 9)
     expected = header.num_tbs * header.coded_bits_per_tb // 2 + data.num_tbs * data.coded_bits_per_tb // 2
     assert res.channel_uses.item() == expected  # MCS 3 and 9 are both QPSK: 2 bits per symbol
     assert expected <= channel_uses_for_cbr(1 / 2, 48, 64)
     assert res.cbr.item() == pytest.approx(expected / (3 * 48 * 64))
+    if fill:  # the allocation, not the image, sets the TBs: another image costs the same
+        other = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, mcs=9).transmit(image.flip(-1) * 0.5,
+                                                                                 create_channel("awgn"), 60.0)
+        assert other.extras["payload_bytes"].item() != nbytes
+        assert other.channel_uses.item() == expected
+        assert expected > channel_uses_for_cbr(1 / 2, 48, 64) - data.symbols_per_tb
+
+
+def test_worker_processes_give_the_same_result(image):
+    batch = torch.cat([image, image.flip(-1), image.flip(-2)])
+    results = []
+    for workers in (1, 2):
+        link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 4, workers=workers)
+        results.append(link.transmit(batch, create_channel("rayleigh"), 8.0, torch.Generator().manual_seed(3)))
+    one, two = results
+    assert torch.equal(one.images, two.images)
+    assert torch.equal(one.channel_uses, two.channel_uses)
+    assert torch.equal(one.extras["transmissions"], two.extras["transmissions"])
 
 
 def test_failures_are_counted_with_retransmissions_and_a_gray_image(image):
@@ -61,12 +82,15 @@ def test_wifi_phy_fixed_mode(image):
     link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, phy="wifi", bits_per_symbol=4)
     res = link.transmit(image, create_channel("awgn"), 30.0, torch.Generator().manual_seed(0))
     assert not res.extras["failed"].item()
-    blocks = -(-8 * res.extras["payload_bytes"].item() // 1458) + 1  # data + header block
+    sent = link.payload_budget(48, 64, None)  # the codec's bytes padded to the budget
+    assert sent >= res.extras["payload_bytes"].item()
+    blocks = -(-8 * sent // 1458) + 1  # data + header block
     assert res.channel_uses.item() == blocks * 1944 // 4
 
 
 @pytest.mark.parametrize("kwargs,match", [({"mcs": 1}, "MCS"), ({"phy": "lte"}, "phy"),
-                                          ({"codec": "gif"}, "codec"), ({"target_bler": 2}, "target_bler")])
+                                          ({"codec": "gif"}, "codec"), ({"target_bler": 2}, "target_bler"),
+                                          ({"workers": 0}, "workers")])
 def test_bad_settings_are_clear_errors(kwargs, match):
     with pytest.raises(SemcomError, match=match):
         SYSTEMS.create("digital", **kwargs)
