@@ -1,0 +1,23 @@
+import csv
+import json
+
+import pytest
+
+from semcom.evaluation.bench import run_bench
+
+
+@pytest.mark.slow
+def test_bench_digital_sweeps_and_times_the_link(shared_data, tmp_path, capsys):
+    out = tmp_path / "bd"
+    code = run_bench("digital", ["--codecs", "jpeg", "--channels", "awgn", "--snr", "12", "--cbr", "0.1",
+                                 "--limit", "1", "--workers", "1", "--out", str(out)])
+    assert code == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 1 and rows[0]["system"] == "jpeg+5G LDPC"
+    assert float(rows[0]["psnr"]) > 25  # kodim01 at cbr 0.1 and 12 dB: a clean JPEG, nothing lost
+    assert 0.09 <= float(rows[0]["cbr"]) <= 0.1  # the first transmission fills the budget
+    report = json.loads((out / "bench_digital.json").read_text())
+    assert [t["mcs"] for t in report["ldpc_throughput"]] == [5, 9, 16, 22]
+    assert all(t["ok"] and t["info_bits_per_s"] > 0 for t in report["ldpc_throughput"])
+    assert report["one_image"]["first_s"] > 0 and report["one_image"]["codec"] == "jpeg"
+    assert "kbit/s" in capsys.readouterr().out
