@@ -61,6 +61,32 @@ def one_image_seconds(codec: str = "hevc", snr_db: float = 10.0, cbr: float = 0.
             "first_s": first, "cached_s": again}
 
 
+def psnr_tables(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown tables of mean PSNR (dB), one per channel and CBR budget: a row per
+    system, a column per SNR; lost images count at their gray substitute, and
+    ``(n% lost)`` gives the share of images lost."""
+    snrs = sorted({float(r["snr_db"]) for r in rows})
+    out = []
+    for channel in dict.fromkeys(r["channel"] for r in rows):
+        for cbr in sorted({float(r["cbr_requested"]) for r in rows if r["channel"] == channel}):
+            sel = [r for r in rows if r["channel"] == channel and float(r["cbr_requested"]) == cbr]
+            out.append(f"\n{channel}, CBR budget {cbr:g} (PSNR dB at SNR dB; measured CBR range "
+                       f"{min(float(r['cbr']) for r in sel):.4f}-{max(float(r['cbr']) for r in sel):.4f})\n")
+            out.append("| system | " + " | ".join(f"{x:g}" for x in snrs) + " |")
+            out.append("|---|" + "---|" * len(snrs))
+            for system in dict.fromkeys(r["system"] for r in sel):
+                cells = []
+                for x in snrs:
+                    hit = [r for r in sel if r["system"] == system and float(r["snr_db"]) == x]
+                    if not hit:
+                        cells.append("")
+                        continue
+                    lost = float(hit[0].get("failure_rate") or 0.0)
+                    cells.append(f"{float(hit[0]['psnr']):.2f}" + (f" ({100 * lost:.0f}% lost)" if lost else ""))
+                out.append(f"| {system} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def bench_digital(argv: Sequence[str]) -> int:
     """Parse options, run the sweep and the speed measurements, print a summary."""
     from semcom.evaluation.sweep import run_sweep
@@ -97,6 +123,7 @@ def bench_digital(argv: Sequence[str]) -> int:
     for r in rows:
         print(f"{r['system']:18s} {r['channel']:10s} {r['snr_db']:5.1f} {r['cbr_requested']:8.4f} "
               f"{r['cbr']:7.4f} {r['psnr']:6.2f} {r.get('failure_rate') or 0:5.2f}")
+    print(psnr_tables(rows))
     thr = ldpc_throughput()
     for t in thr:
         print(f"LDPC MCS {t['mcs']:2d} at {t['snr_db']:5.2f} dB: {t['info_bits_per_s'] / 1e3:7.1f} kbit/s "

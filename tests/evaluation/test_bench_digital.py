@@ -20,4 +20,5 @@ def test_bench_digital_sweeps_and_times_the_link(shared_data, tmp_path, capsys):
     assert [t["mcs"] for t in report["ldpc_throughput"]] == [5, 9, 16, 22]
     assert all(t["ok"] and t["info_bits_per_s"] > 0 for t in report["ldpc_throughput"])
     assert report["one_image"]["first_s"] > 0 and report["one_image"]["codec"] == "jpeg"
-    assert "kbit/s" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "kbit/s" in printed and "| jpeg+5G LDPC | " in printed  # the PSNR table
