@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Continue the ADJSCC CIFAR-10 1/12 run (last checkpoint in .gpu/adj12) alone on the GPU,
+# on the first 40,000 training images (4 shards fit the transfer limit), for as many steps
+# as fit BUDGET seconds. Writes the run folder to $OUT/adjscc12 as it goes.
+set -uo pipefail
+BUDGET=${BUDGET:-250}; END=$((SECONDS + BUDGET))
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD OMP_NUM_THREADS=1 SEMCOM_DATA=/tmp/data
+python3 scripts/device/cifar10_pack.py unpack .gpu/cifar10 /tmp/data || exit 1
+CFG=configs/train/adjscc_cifar10_cbr1-12_snr0-20.yaml
+SETS=(--set device=cuda --set threads=1 --set deterministic=false --set batch_size=128
+      --set data.cache_dir=/tmp/cache --set data.limit=40000 --set num_workers=3)
+python3 -m semcom train $CFG "${SETS[@]}" --set steps=200 --set out_dir=/tmp/cal --set val_data=null \
+    --set log_every=40 --set ckpt_every=0 > /tmp/cal.log 2>&1 || { tail -20 /tmp/cal.log; exit 1; }
+rate=$(python3 -c "
+import json; r=[json.loads(l) for l in open('/tmp/cal/metrics.jsonl')]; r=[x['steps_per_s'] for x in r if x['step']>80]
+print(sum(r)/len(r))")
+left=$((END - SECONDS - 25))
+steps=$(python3 -c "print(14400 + int($rate * $left * 0.9) // 100 * 100)")
+echo "alone: $rate steps/s, $left s left -> train to step $steps"
+mkdir -p $OUT/adjscc12 && cp .gpu/adj12/* $OUT/adjscc12/
+python3 -m semcom train $CFG "${SETS[@]}" --set steps=$steps --set out_dir=$OUT/adjscc12 \
+    --set val_every=0 --set ckpt_every=1000 --set log_every=1000 2>&1 | grep -v Warning | tail -30
+ls -la $OUT/adjscc12
