@@ -30,6 +30,7 @@ def main() -> None:
     p.add_argument("--dataset", choices=["cifar10", "hr"], required=True)
     p.add_argument("--train-snr", required=True, help="one value, or lo,hi for a range")
     p.add_argument("--kodak-limit", type=int, default=None)
+    p.add_argument("--trained-on", default="2-core CPU", help="the hardware, for the registry")
     args = p.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.checkpoint)
@@ -47,7 +48,7 @@ def main() -> None:
         psnr_db = dataset_psnr(model, images, eval_snr, 1, 0)
     info = {"dataset": data, "train_snr_db": snr[0] if len(snr) == 1 else snr, "channel": "awgn",
             "psnr_db": round(psnr_db, 3), "psnr_on": on, "steps": run_meta.get("info", {}).get("training", {}).get("step"),
-            "trained_on": "2-core CPU"}
+            "trained_on": args.trained_on}
     base = save_model(model, WEIGHTS_DIR / args.name, info=info, dtype=torch.float16)
     print(f"shipped {base} PSNR {psnr_db:.2f} dB ({on})")
 
