@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from semcom.registry import SYSTEMS
 from semcom.zoo.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["ADJSCC", "ConvJSCC", "Encoded", "JSCCModel", "ResJSCC", "create", "create_model",
-           "list_models", "load_model", "save_model"]
+           "init_weights_from", "list_models", "load_model", "save_model"]
 
 
 def create_model(name: str, **kwargs: Any) -> JSCCModel:
@@ -85,6 +86,34 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> JS
         raise CheckpointError(f"checkpoint {ckpt.path}: system {ckpt.system!r} is not a neural model")
     _load_weights(model, ckpt.tensors, ckpt.path)
     return model.to(map_location).eval()
+
+
+def init_weights_from(model: JSCCModel, source: str | Path) -> Path:
+    """Copy the weights of a checkpoint of the same system and config into ``model``.
+
+    Args:
+        model: the model to overwrite (its buffers too).
+        source: a zoo name (``semcom models``) or a checkpoint path (with or without
+            ``.safetensors``).
+
+    Returns:
+        The checkpoint's base path.
+
+    Raises:
+        CheckpointError: missing or corrupt files, or a checkpoint of another system or
+            config (both are named).
+    """
+    from semcom.zoo.pretrained import has_pretrained, pretrained_path
+
+    path = pretrained_path(str(source)) if has_pretrained(str(source)) else Path(source)
+    ckpt = load_checkpoint(path)
+    own = json.loads(json.dumps(dict(model.config), sort_keys=True, default=str))
+    theirs = json.loads(json.dumps(dict(ckpt.config), sort_keys=True, default=str))
+    if ckpt.system != model.name or own != theirs:
+        raise CheckpointError(f"cannot initialise {model.name} {own} from {ckpt.path}: it holds "
+                              f"{ckpt.system} {theirs}")
+    _load_weights(model, ckpt.tensors, ckpt.path)
+    return ckpt.path
 
 
 def _load_weights(model: JSCCModel, tensors: dict[str, torch.Tensor], where: Path | None) -> None:

@@ -16,6 +16,8 @@ A config file looks like::
     batch_size: 64                              # global: split evenly over DDP ranks
     steps: 10000
     out_dir: runs/convjscc-cifar10
+    init_from: convjscc_cifar10_cbr1-12_snr7   # optional: start from these weights (zoo name
+                                                # or checkpoint path; ignored when resuming)
 
 Paths:
 
@@ -171,6 +173,7 @@ class TrainConfig:
     deterministic: bool = True
     find_unused_parameters: bool = False
     imports: list[str] = field(default_factory=list)  # modules to import (plugins registering components)
+    init_from: str | None = None  # zoo name or model checkpoint whose weights start a fresh run
     crash_after_step: int | None = None  # testing: os._exit right after this step (and its checkpoint)
 
     def to_dict(self) -> dict[str, Any]:
@@ -440,6 +443,8 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
     if isinstance(imports, str):
         imports = [imports]
     cfg.imports = [_str(m, "imports") for m in imports]
+    if raw.get("init_from") is not None:
+        cfg.init_from = _str(raw["init_from"], "init_from")
     cfg.crash_after_step = _opt_num(raw.get("crash_after_step"), "crash_after_step", int, 1)
     return cfg
 

@@ -244,6 +244,8 @@ class Trainer:
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
+        elif device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # training shapes are fixed: pick the fastest kernels
 
         _seed_globals(derive_seed("init", cfg.seed))
         model = self._build_model().to(device)
@@ -279,6 +281,8 @@ class Trainer:
                    desc=out_dir.name, unit="step")
         if start_step:
             self._say(ctx, bar, f"resuming {out_dir} from step {start_step}")
+        elif self._init_path is not None:
+            self._say(ctx, bar, f"starting from the weights of {self._init_path}")
         last_val: dict[str, Any] | None = self._resumed_validation
         sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, distortion, PSNR on device
         acc = {"loss": 0.0, "distortion": 0.0, "psnr_db": 0.0, "n": 0}  # host sums since the last log
@@ -348,11 +352,16 @@ class Trainer:
         return out_dir / FINAL
 
     def _maybe_resume(self, out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-        self._resumed_validation = None
+        """Restore ``out_dir/last`` (the step it reached), or apply ``init_from`` to a fresh run (0)."""
+        self._resumed_validation, self._init_path = None, None
         exists = has_training_state(out_dir)
         if self.resume is True and not exists:
             raise SemcomError(f"cannot resume: no checkpoint {out_dir / 'last'}.safetensors")
         if not exists or self.resume is False:
+            if self.config.init_from is not None:
+                from semcom.models import init_weights_from
+
+                self._init_path = init_weights_from(model, self.config.init_from)
             return 0
         state = load_training_state(out_dir)
         if state.system != model.name or state.model_config != _json_normal(model.config):
@@ -419,7 +428,8 @@ class Trainer:
                 "steps": cfg.steps, "seed": cfg.seed, "world_size": ctx.world_size,
                 "data": cfg.to_dict()["data"], "channel": {"name": cfg.channel.name, **cfg.channel.kwargs},
                 "snr_db": cfg.snr_db.to_yaml(), "loss": cfg.loss,
-                "validation": last_val, "config": cfg.to_dict()}
+                "validation": last_val, "config": cfg.to_dict(),
+                **({"init_from": cfg.init_from} if cfg.init_from else {})}
 
 
 def train(config: TrainConfig | dict[str, Any] | str | Path, overrides: Sequence[str] = (),

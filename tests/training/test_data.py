@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from semcom.data.io import to_tensor
 from semcom.errors import SemcomError
 from semcom.training.config import DataSpec
-from semcom.training.data import StepBatchSampler, TrainSamples, ValSamples, build_dataset
+from semcom.training.data import StepBatchSampler, TrainSamples, ValSamples, build_dataset, collate_images
 
 
 def test_order_depends_only_on_seed_and_step() -> None:
@@ -69,3 +71,32 @@ def test_limit_sources_and_validation_batches(image_folder: Path) -> None:
 def test_unknown_dataset_argument_is_named(image_folder: Path) -> None:
     with pytest.raises(SemcomError, match="'data.crop_size'.*accepts"):
         build_dataset(DataSpec(name="folder", root=str(image_folder), options={"crop_size": 3}))
+
+
+@pytest.mark.parametrize("hflip", [True, False])
+def test_array_batches_match_the_image_by_image_path(hflip: bool) -> None:
+    """The batched path for in-memory arrays (CIFAR-10) gives the same pixels and flips."""
+    from torch.utils.data import DataLoader, Subset
+
+    from semcom.data.labelled import ArrayImageDataset
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=(40, 6, 5, 3), dtype=np.uint8)
+    base = ArrayImageDataset(pixels, torch.zeros(40, dtype=torch.int64), ("a",), [str(i) for i in range(40)], None)
+    samples = TrainSamples(Subset(base, range(5, 37)), None, hflip)
+    keys = StepBatchSampler(32, 16, seed=2, total_steps=3).batch(1)
+    batched = samples.__getitems__(keys)
+    one_by_one = torch.stack([samples[k] for k in keys])
+    assert isinstance(batched, torch.Tensor) and batched.shape == (16, 3, 6, 5)
+    assert torch.equal(batched, one_by_one)
+    flipped = sum(not torch.equal(samples[k], to_tensor(pixels[5 + k[0]])) for k in keys)
+    assert (0 < flipped < 16) if hflip else flipped == 0
+    loader = DataLoader(samples, batch_sampler=StepBatchSampler(32, 16, seed=2, total_steps=3),
+                        collate_fn=collate_images)
+    assert torch.equal(list(loader)[1], one_by_one)  # DataLoader calls __getitems__
+
+
+def test_crop_or_transform_keeps_the_image_by_image_path(image_folder: Path) -> None:
+    samples = TrainSamples(build_dataset(DataSpec(name="folder", root=str(image_folder))), 8, True)
+    keys = StepBatchSampler(len(samples), 4, seed=0, total_steps=1).batch(0)
+    batch = samples.__getitems__(keys)
+    assert isinstance(batch, list) and all(torch.equal(a, samples[k]) for a, k in zip(batch, keys))

@@ -129,3 +129,21 @@ def test_ms_ssim_loss_trains(tiny_config: dict[str, Any]) -> None:
     train(cfg, verbose=False)
     first, last = _records(Path(cfg["out_dir"]), "train")
     assert 0 < last["loss"] < first["loss"] <= 1
+
+
+def test_init_from_starts_a_fresh_run_from_given_weights(tiny_config: dict[str, Any], tmp_path: Path) -> None:
+    source = train({**tiny_config, "steps": 3, "val_data": None, "out_dir": str(tmp_path / "src")}, verbose=False)
+    frozen = {**tiny_config, "steps": 1, "val_data": None, "optimizer": {"lr": 1e-12}, "init_from": str(source)}
+    started = _weights(train({**frozen, "out_dir": str(tmp_path / "init")}, verbose=False))
+    scratch = _weights(train({**frozen, "init_from": None, "out_dir": str(tmp_path / "scratch")}, verbose=False))
+    reference = _weights(source)
+    close = [torch.allclose(started[k], reference[k], atol=1e-6) for k in reference]
+    assert all(close)  # one step at lr 1e-12 leaves the initial weights
+    assert not all(torch.allclose(scratch[k], reference[k], atol=1e-6) for k in reference)
+    assert json.loads((tmp_path / "init" / "final.json").read_text())["info"]["init_from"] == str(source)
+
+    with pytest.raises(SemcomError, match="cannot initialise convjscc .* from"):
+        train({**frozen, "model": {**tiny_config["model"], "cbr": "1/24"}, "out_dir": str(tmp_path / "x")},
+              verbose=False)
+    with pytest.raises(SemcomError, match="not found|no such|missing"):
+        train({**frozen, "init_from": str(tmp_path / "nothing"), "out_dir": str(tmp_path / "y")}, verbose=False)

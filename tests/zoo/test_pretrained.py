@@ -44,3 +44,13 @@ def test_default_model_reconstructs_the_demo_image():
 def test_unknown_pretrained_name():
     with pytest.raises(UnknownNameError, match="unknown pretrained"):
         pretrained_path("no-such-model")
+
+
+def test_zoo_names_initialise_a_model_of_the_same_config():
+    from semcom.models import create_model, init_weights_from
+
+    entry = list_pretrained()["convjscc_cifar10_cbr1-12_snr7"]
+    model = create_model(entry["system"], **entry["config"])
+    assert init_weights_from(model, "convjscc_cifar10_cbr1-12_snr7") == Path(entry["path"])
+    shipped = load_model(entry["path"]).state_dict()
+    assert all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())
