@@ -5,7 +5,10 @@ of JPEG bytes. ``pack`` writes those bytes as one blob plus an index; ``unpack``
 the shards (same member names, same bytes) where :class:`semcom.data.labelled.Cifar10Jpeg`
 reads them. The lossless test sprite and its ``labels.csv`` are copied as they are.
 
-    python scripts/device/cifar10_pack.py pack ../shared/data .gpu/cifar10
+    python scripts/device/cifar10_pack.py pack ../shared/data .gpu/cifar10 [--shards 4]
+
+``--shards N`` keeps the first N shards (10,000 images each; train with ``data.limit``
+set to 10,000 N, as the class-balanced order reads shard by shard).
     python scripts/device/cifar10_pack.py unpack .gpu/cifar10 /tmp/data
 """
 
@@ -22,12 +25,12 @@ from pathlib import Path
 TEST_FILES = ("labels.csv", "cifar10_batch_50.png")
 
 
-def pack(data_root: Path, out: Path) -> None:
+def pack(data_root: Path, out: Path, shards: int | None = None) -> None:
     src = data_root / "cifar10_train_jpeg"
     out.mkdir(parents=True, exist_ok=True)
     index: list[list[object]] = []
     with (out / "train_jpeg.bin").open("wb") as blob:
-        for shard in sorted(src.glob("train_*.tar")):
+        for shard in sorted(src.glob("train_*.tar"))[:shards]:
             with tarfile.open(shard) as tar:
                 for member in tar.getmembers():
                     if not member.isfile():
@@ -69,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("pack", "unpack"))
     parser.add_argument("source", type=Path)
     parser.add_argument("dest", type=Path)
+    parser.add_argument("--shards", type=int, default=None, help="pack: only the first N training shards")
     args = parser.parse_args(argv)
-    (pack if args.action == "pack" else unpack)(args.source, args.dest)
+    if args.action == "pack":
+        pack(args.source, args.dest, args.shards)
+    else:
+        unpack(args.source, args.dest)
     return 0
 
 
