@@ -31,6 +31,8 @@ def main() -> None:
     p.add_argument("--train-snr", required=True, help="one value, or lo,hi for a range")
     p.add_argument("--kodak-limit", type=int, default=None)
     p.add_argument("--trained-on", default="2-core CPU", help="the hardware, for the registry")
+    p.add_argument("--train-data", default=None, help="the training data, if not the default description")
+    p.add_argument("--history", default=None, help="how the weights were trained (recorded as info.history)")
     args = p.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.checkpoint)
@@ -46,9 +48,10 @@ def main() -> None:
         data = "crops of urban100+cbsd68+cbsd432+sun_hays80+mcmaster"
         on = f"Kodak {len(images)}, AWGN {eval_snr:g} dB"
         psnr_db = dataset_psnr(model, images, eval_snr, 1, 0)
+    data = args.train_data or data
     info = {"dataset": data, "train_snr_db": snr[0] if len(snr) == 1 else snr, "channel": "awgn",
             "psnr_db": round(psnr_db, 3), "psnr_on": on, "steps": run_meta.get("info", {}).get("training", {}).get("step"),
-            "trained_on": args.trained_on}
+            "trained_on": args.trained_on, **({"history": args.history} if args.history else {})}
     base = save_model(model, WEIGHTS_DIR / args.name, info=info, dtype=torch.float16)
     print(f"shipped {base} PSNR {psnr_db:.2f} dB ({on})")
 

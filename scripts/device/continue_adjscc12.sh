@@ -12,12 +12,9 @@ SETS=(--set device=cuda --set threads=1 --set deterministic=false --set batch_si
       --set data.cache_dir=/tmp/cache --set data.limit=40000 --set num_workers=3)
 python3 -m semcom train $CFG "${SETS[@]}" --set steps=200 --set out_dir=/tmp/cal --set val_data=null \
     --set log_every=40 --set ckpt_every=0 > /tmp/cal.log 2>&1 || { tail -20 /tmp/cal.log; exit 1; }
-rate=$(python3 -c "
-import json; r=[json.loads(l) for l in open('/tmp/cal/metrics.jsonl')]; r=[x['steps_per_s'] for x in r if x['step']>80]
-print(sum(r)/len(r))")
 left=$((END - SECONDS - 25))
-steps=$(python3 -c "print(14400 + int($rate * $left * 0.9) // 100 * 100)")
-echo "alone: $rate steps/s, $left s left -> train to step $steps"
+steps=$(python3 scripts/device/steps_for_budget.py /tmp/cal/metrics.jsonl "$left" --skip 80 --share 0.9 --base 14400)
+echo "$left s left -> train to step $steps"
 mkdir -p $OUT/adjscc12 && cp .gpu/adj12/* $OUT/adjscc12/
 python3 -m semcom train $CFG "${SETS[@]}" --set steps=$steps --set out_dir=$OUT/adjscc12 \
     --set val_every=0 --set ckpt_every=1000 --set log_every=1000 2>&1 | grep -v Warning | tail -30

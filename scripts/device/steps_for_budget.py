@@ -2,8 +2,8 @@
 
 Usage: python steps_for_budget.py METRICS_JSONL SECONDS [--skip STEPS] [--share F] [--base N]
 
-Averages ``steps_per_s`` over the train records after step ``--skip`` (start-up is slow),
-and prints ``base + share * rate * SECONDS`` rounded down to a multiple of 100 (at least
+Averages ``steps_per_s`` over the train records after step ``--skip`` (default: the later
+half of the records, when runs started side by side all run), and prints ``base + share * rate * SECONDS`` rounded down to a multiple of 100 (at least
 100 more than ``base``); the rate goes to stderr.
 """
 
@@ -18,15 +18,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("metrics")
     parser.add_argument("seconds", type=float)
-    parser.add_argument("--skip", type=int, default=0, help="ignore records up to this step")
+    parser.add_argument("--skip", type=int, default=None, help="ignore records up to this step")
     parser.add_argument("--share", type=float, default=0.88, help="margin for validation and checkpoints")
     parser.add_argument("--base", type=int, default=0, help="step the run starts from")
     args = parser.parse_args()
     with open(args.metrics) as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    rates = [r["steps_per_s"] for r in rows if r.get("kind") == "train" and r["step"] > args.skip]
+    train = [r for r in rows if r.get("kind") == "train"]
+    if args.skip is None:
+        rates = [r["steps_per_s"] for r in train[len(train) // 2:]]
+    else:
+        rates = [r["steps_per_s"] for r in train if r["step"] > args.skip]
     if not rates:
-        sys.exit(f"{args.metrics}: no train records after step {args.skip}")
+        sys.exit(f"{args.metrics}: no train records to average")
     rate = sum(rates) / len(rates)
     print(f"{rate:.1f} steps/s", file=sys.stderr)
     print(args.base + max(100, int(rate * args.seconds * args.share) // 100 * 100))

@@ -9,16 +9,18 @@
 #     ONLY="name1 name2" ...: train only these runs.
 #
 # Every run is `semcom train <shipped config>` with GPU overrides (batch size, no
-# deterministic kernels). A short concurrent calibration run measures each model's
-# steps/s with all runs sharing the GPU; the real runs then get as many steps as fit the
-# budget, so their cosine schedules end on time. Each run's folder (final + last
+# deterministic kernels). A concurrent calibration of CAL_S seconds measures each model's
+# steps/s with all runs sharing the GPU (the later half of its log, when all have started:
+# equal step counts instead overstated the shared rates by 40-60%, as the fast runs
+# finished while the slow ones were still loading); the real runs then get as many steps
+# as fit the budget, so their cosine schedules end on time. Each run's folder (final + last
 # checkpoints, metrics, resolved config, log) is tarred into $OUT.
 set -uo pipefail
 BUDGET=${BUDGET:-470}
 OUT=${OUT:-out/gpu}
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
-CAL=${CAL_STEPS:-300}
+CAL_S=${CAL_S:-60}
 FINETUNE=${FINETUNE:-0}
 END=$((SECONDS + BUDGET))
 mkdir -p "$OUT"
@@ -62,11 +64,11 @@ train() {  # name steps out_dir limit_s extra...
         --set out_dir="$dir" "${sets[@]}"
 }
 
-echo "== calibration (all runs at once, $CAL steps)"
+echo "== calibration (all runs at once, $CAL_S s)"
 for run in "${RUNS[@]}"; do
     read -r name rest <<<"$run"
-    train "$name" "$CAL" "/tmp/cal/$name" 300 $(overrides $name $rest) val_data=null \
-        log_every=$((CAL / 6)) ckpt_every=0 >"/tmp/cal_$name.log" 2>&1 &
+    train "$name" 1000000 "/tmp/cal/$name" "$CAL_S" $(overrides $name $rest) val_data=null \
+        log_every=20 ckpt_every=0 >"/tmp/cal_$name.log" 2>&1 &
 done
 wait
 left=$((END - SECONDS - 45))
@@ -74,8 +76,7 @@ echo "== $left s left for training"
 declare -A STEPS
 for run in "${RUNS[@]}"; do
     read -r name rest <<<"$run"
-    STEPS[$name]=$($PY scripts/device/steps_for_budget.py "/tmp/cal/$name/metrics.jsonl" "$left" \
-                   --skip $((CAL / 3))) || { echo "calibration of $name failed:"; tail -20 "/tmp/cal_$name.log"; continue; }
+    STEPS[$name]=$($PY scripts/device/steps_for_budget.py "/tmp/cal/$name/metrics.jsonl" "$left") || { echo "calibration of $name failed:"; tail -20 "/tmp/cal_$name.log"; continue; }
     echo "$name: ${STEPS[$name]} steps"
 done
 
