@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path)
     parser.add_argument("--shards", type=int, default=None, help="pack: only the first N training shards")
     args = parser.parse_args(argv)
+    if args.shards is not None and args.shards < 1:
+        parser.error("--shards must be at least 1")
     if args.action == "pack":
         pack(args.source, args.dest, args.shards)
     else:

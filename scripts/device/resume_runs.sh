@@ -7,7 +7,9 @@
 # the run's resolved settings, last.*): it is resumed in place with `data.limit=LIMIT`
 # (the first shards, what fits the transfer limit beside the checkpoints; packed by
 # `cifar10_pack.py pack --shards`), checkpointing every 250 steps, each run stopped after
-# TIME seconds at the latest. Each run folder is tarred into $OUT.
+# TIME seconds at the latest. Each run folder is tarred into $OUT. The data roots are the
+# absolute ones config.yaml recorded (/tmp/data/... for runs of train_cifar10_gpu.sh),
+# which is where PACK is unpacked.
 set -uo pipefail
 RESUME_DIR=${RESUME_DIR:-.gpu/resume}; PACK=${PACK:-.gpu/c40}; LIMIT=${LIMIT:-40000}
 TIME=${TIME:-215}; OUT=${OUT:-out/gpu}; PY=${PY:-python3}

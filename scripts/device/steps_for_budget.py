@@ -2,8 +2,8 @@
 
 Usage: python steps_for_budget.py METRICS_JSONL SECONDS [--skip STEPS] [--share F] [--base N]
 
-Averages ``steps_per_s`` over the train records after step ``--skip`` (default: the later
-half of the records, when runs started side by side all run), and prints ``base + share * rate * SECONDS`` rounded down to a multiple of 100 (at least
+Averages ``steps_per_s`` over the train records after step ``--skip`` (default: over the
+later half of the records, by when all runs started side by side are running), and prints ``base + share * rate * SECONDS`` rounded down to a multiple of 100 (at least
 100 more than ``base``); the rate goes to stderr.
 """
 
@@ -22,8 +22,17 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.88, help="margin for validation and checkpoints")
     parser.add_argument("--base", type=int, default=0, help="step the run starts from")
     args = parser.parse_args()
-    with open(args.metrics) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    try:
+        with open(args.metrics) as f:
+            lines = f.read().splitlines()
+    except OSError as err:
+        sys.exit(f"cannot read {args.metrics}: {err}")
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a run stopped mid-write leaves a cut last line
     train = [r for r in rows if r.get("kind") == "train"]
     if args.skip is None:
         rates = [r["steps_per_s"] for r in train[len(train) // 2:]]

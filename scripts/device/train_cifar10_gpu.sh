@@ -4,8 +4,10 @@
 # Usage (on the GPU machine, in the repository root, with the data packed by
 # scripts/device/cifar10_pack.py in .gpu/cifar10 and wheels of missing packages in .gpu):
 #     BUDGET=470 OUT=/path/for/results bash scripts/device/train_cifar10_gpu.sh
-#     FINETUNE=1 BUDGET=470 ... : start each run from its shipped zoo weights
-#         (init_from), at the larger batches and lower learning rates of the table below.
+#     FINETUNE=1 BUDGET=470 ... : start each run from earlier weights (init_from), at the
+#         larger batches and lower learning rates of the table below, into runs/NAME_ft:
+#         from INIT_DIR/NAME/final when INIT_DIR is set (run 1's folders), else from the
+#         zoo's float16 copy NAME (what the shipped models used, before they replaced it).
 #     ONLY="name1 name2" ...: train only these runs.
 #
 # Every run is `semcom train <shipped config>` with GPU overrides (batch size, no
@@ -22,18 +24,8 @@ PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 CAL_S=${CAL_S:-60}
 FINETUNE=${FINETUNE:-0}
+INIT_DIR=${INIT_DIR:-}
 END=$((SECONDS + BUDGET))
-mkdir -p "$OUT"
-if ls .gpu/*.whl >/dev/null 2>&1; then
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl || exit 1
-    export PYTHONPATH=/tmp/site:$PWD
-else
-    export PYTHONPATH=$PWD
-fi
-$PY scripts/device/cifar10_pack.py unpack .gpu/cifar10 /tmp/data || exit 1
-export SEMCOM_DATA=/tmp/data OMP_NUM_THREADS=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-
 # name (= zoo name)              loader workers, then batch / lr: from scratch, fine-tuning
 RUNS=(
   "convjscc_cifar10_cbr1-12_snr4  2  128 -     512  4e-4"
@@ -45,13 +37,35 @@ RUNS=(
 )
 if [ -n "${ONLY:-}" ]; then
     kept=(); for run in "${RUNS[@]}"; do [[ " $ONLY " == *" ${run%% *} "* ]] && kept+=("$run"); done
+    [ ${#kept[@]} -gt 0 ] || { echo "ONLY=$ONLY names none of the runs"; exit 1; }
     RUNS=("${kept[@]}")
 fi
+SUFFIX=""; [ "$FINETUNE" = 1 ] && SUFFIX=_ft
+for run in "${RUNS[@]}"; do
+    read -r name rest <<<"$run"
+    if [ -e "runs/$name$SUFFIX/last.json" ]; then
+        echo "runs/$name$SUFFIX already holds a run: it would be resumed, not started; move it away"; exit 1
+    fi
+done
+mkdir -p "$OUT"
+if ls .gpu/*.whl >/dev/null 2>&1; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:$PWD
+else
+    export PYTHONPATH=$PWD
+fi
+$PY scripts/device/cifar10_pack.py unpack .gpu/cifar10 /tmp/data || exit 1
+export SEMCOM_DATA=/tmp/data OMP_NUM_THREADS=1
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+
 COMMON="device=$DEVICE threads=1 deterministic=false data.cache_dir=/tmp/cache"
 
 overrides() {  # the run's --set arguments after the shared ones: name workers batch lr batch lr
     local name=$1 workers=$2 batch=$3 lr=$4
-    [ "$FINETUNE" = 1 ] && { batch=$5; lr=$6; echo "init_from=$name"; }
+    if [ "$FINETUNE" = 1 ]; then
+        batch=$5; lr=$6
+        if [ -n "$INIT_DIR" ]; then echo "init_from=$INIT_DIR/$name/final"; else echo "init_from=$name"; fi
+    fi
     echo "num_workers=$workers batch_size=$batch"
     [ "$lr" != - ] && echo "optimizer.lr=$lr"
 }
@@ -84,14 +98,14 @@ echo "== training"
 for run in "${RUNS[@]}"; do
     read -r name rest <<<"$run"
     [ -n "${STEPS[$name]:-}" ] || continue
-    train "$name" "${STEPS[$name]}" "runs/$name" $((left + 30)) $(overrides $name $rest) \
+    train "$name" "${STEPS[$name]}" "runs/$name$SUFFIX" $((left + 30)) $(overrides $name $rest) \
         val_every=0 ckpt_every=1000 log_every=500 >"/tmp/runs_$name.log" 2>&1 &
 done
 wait
 for run in "${RUNS[@]}"; do
     read -r name rest <<<"$run"
     echo "== $name"; grep -E "validation|wrote|Error|error" "/tmp/runs_$name.log" | tail -4
-    mkdir -p "runs/$name" && cp "/tmp/runs_$name.log" "runs/$name/train.log"
-    tar -cf "$OUT/$name.tar" -C runs "$name"
+    mkdir -p "runs/$name$SUFFIX" && cp "/tmp/runs_$name.log" "runs/$name$SUFFIX/train.log"
+    tar -cf "$OUT/$name.tar" -C runs "$name$SUFFIX"
 done
 ls -la "$OUT"

@@ -93,26 +93,36 @@ def init_weights_from(model: JSCCModel, source: str | Path) -> Path:
 
     Args:
         model: the model to overwrite (its buffers too).
-        source: a zoo name (``semcom models``) or a checkpoint path (with or without
-            ``.safetensors``).
+        source: a zoo name (``semcom models``), a model checkpoint path (with or without
+            ``.safetensors``), or a run's training state ``out_dir/last`` (its model part).
 
     Returns:
         The checkpoint's base path.
 
     Raises:
-        CheckpointError: missing or corrupt files, or a checkpoint of another system or
-            config (both are named).
+        CheckpointError: not a zoo name and no checkpoint there, corrupt files, or a
+            checkpoint of another system or config (both are named).
     """
-    from semcom.zoo.pretrained import has_pretrained, pretrained_path
+    from semcom.zoo.pretrained import has_pretrained, list_pretrained, pretrained_path
 
+    if not str(source).strip():
+        raise CheckpointError("init_from is empty: give a zoo name or a checkpoint path")
     path = pretrained_path(str(source)) if has_pretrained(str(source)) else Path(source)
+    base = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    if not base.with_name(base.name + ".safetensors").is_file():
+        known = ", ".join(sorted(list_pretrained())) or "none shipped"
+        raise CheckpointError(f"cannot initialise from {source!r}: no checkpoint {base}.safetensors "
+                              f"and no zoo model of that name (zoo: {known})")
     ckpt = load_checkpoint(path)
     own = json.loads(json.dumps(dict(model.config), sort_keys=True, default=str))
     theirs = json.loads(json.dumps(dict(ckpt.config), sort_keys=True, default=str))
     if ckpt.system != model.name or own != theirs:
         raise CheckpointError(f"cannot initialise {model.name} {own} from {ckpt.path}: it holds "
                               f"{ckpt.system} {theirs}")
-    _load_weights(model, ckpt.tensors, ckpt.path)
+    tensors = ckpt.tensors
+    if any(k.startswith("optim.") for k in tensors):  # a training state: model.* + optim.* + rng.*
+        tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    _load_weights(model, tensors, ckpt.path)
     return ckpt.path
 
 

@@ -429,7 +429,16 @@ class Trainer:
                 "data": cfg.to_dict()["data"], "channel": {"name": cfg.channel.name, **cfg.channel.kwargs},
                 "snr_db": cfg.snr_db.to_yaml(), "loss": cfg.loss,
                 "validation": last_val, "config": cfg.to_dict(),
-                **({"init_from": cfg.init_from} if cfg.init_from else {})}
+                **({"init_from": self._init_record()} if self._init_path is not None else {})}
+
+    def _init_record(self) -> dict[str, Any]:
+        """What ``init_from`` named, the checkpoint it resolved to and that file's sha256
+        (a zoo name's weights can be replaced later)."""
+        from semcom.zoo.checkpoint import sha256_file
+
+        path = Path(self._init_path)  # type: ignore[arg-type]
+        return {"source": self.config.init_from, "path": str(path),
+                "sha256": sha256_file(path.with_name(path.name + ".safetensors"))}
 
 
 def train(config: TrainConfig | dict[str, Any] | str | Path, overrides: Sequence[str] = (),

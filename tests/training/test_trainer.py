@@ -140,10 +140,14 @@ def test_init_from_starts_a_fresh_run_from_given_weights(tiny_config: dict[str, 
     close = [torch.allclose(started[k], reference[k], atol=1e-6) for k in reference]
     assert all(close)  # one step at lr 1e-12 leaves the initial weights
     assert not all(torch.allclose(scratch[k], reference[k], atol=1e-6) for k in reference)
-    assert json.loads((tmp_path / "init" / "final.json").read_text())["info"]["init_from"] == str(source)
+    record = json.loads((tmp_path / "init" / "final.json").read_text())["info"]["init_from"]
+    assert record["source"] == str(source) and record["path"] == str(source) and len(record["sha256"]) == 64
+    from_last = _weights(train({**frozen, "init_from": str(tmp_path / "src" / "last"),
+                                "out_dir": str(tmp_path / "from_last")}, verbose=False))
+    assert all(torch.allclose(from_last[k], reference[k], atol=1e-6) for k in reference)  # model part of a state
 
     with pytest.raises(SemcomError, match="cannot initialise convjscc .* from"):
         train({**frozen, "model": {**tiny_config["model"], "cbr": "1/24"}, "out_dir": str(tmp_path / "x")},
               verbose=False)
-    with pytest.raises(SemcomError, match="not found|no such|missing"):
+    with pytest.raises(SemcomError, match="no checkpoint .* and no zoo model"):
         train({**frozen, "init_from": str(tmp_path / "nothing"), "out_dir": str(tmp_path / "y")}, verbose=False)
