@@ -4,9 +4,7 @@
 # as fit BUDGET seconds. Writes the run folder to $OUT/adjscc12 as it goes.
 set -uo pipefail
 BUDGET=${BUDGET:-250}; END=$((SECONDS + BUDGET)); OUT=${OUT:-out/gpu}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD OMP_NUM_THREADS=1 SEMCOM_DATA=/tmp/data
-python3 scripts/device/cifar10_pack.py unpack .gpu/cifar10 /tmp/data || exit 1
+PACK=.gpu/cifar10 source scripts/device/prepare.sh
 CFG=configs/train/adjscc_cifar10_cbr1-12_snr0-20.yaml
 SETS=(--set device=cuda --set threads=1 --set deterministic=false --set batch_size=128
       --set data.cache_dir=/tmp/cache --set data.limit=40000 --set num_workers=3)

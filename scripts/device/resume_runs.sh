@@ -14,14 +14,7 @@ set -uo pipefail
 RESUME_DIR=${RESUME_DIR:-.gpu/resume}; PACK=${PACK:-.gpu/c40}; LIMIT=${LIMIT:-40000}
 TIME=${TIME:-215}; OUT=${OUT:-out/gpu}; PY=${PY:-python3}
 mkdir -p "$OUT"
-if ls .gpu/*.whl >/dev/null 2>&1; then
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl || exit 1
-    export PYTHONPATH=/tmp/site:$PWD
-else
-    export PYTHONPATH=$PWD
-fi
-$PY scripts/device/cifar10_pack.py unpack "$PACK" /tmp/data || exit 1
-export SEMCOM_DATA=/tmp/data OMP_NUM_THREADS=1
+source scripts/device/prepare.sh
 for dir in "$RESUME_DIR"/*/; do
     name=$(basename "$dir")
     timeout --signal=INT "$TIME" $PY -m semcom train "$dir/config.yaml" --set out_dir="$dir" \

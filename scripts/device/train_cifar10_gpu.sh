@@ -48,14 +48,7 @@ for run in "${RUNS[@]}"; do
     fi
 done
 mkdir -p "$OUT"
-if ls .gpu/*.whl >/dev/null 2>&1; then
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl || exit 1
-    export PYTHONPATH=/tmp/site:$PWD
-else
-    export PYTHONPATH=$PWD
-fi
-$PY scripts/device/cifar10_pack.py unpack .gpu/cifar10 /tmp/data || exit 1
-export SEMCOM_DATA=/tmp/data OMP_NUM_THREADS=1
+PACK=${PACK:-.gpu/cifar10} source scripts/device/prepare.sh
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 COMMON="device=$DEVICE threads=1 deterministic=false data.cache_dir=/tmp/cache"
