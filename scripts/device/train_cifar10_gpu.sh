@@ -13,7 +13,7 @@
 # Every run is `semcom train <shipped config>` with GPU overrides (batch size, no
 # deterministic kernels). A concurrent calibration of CAL_S seconds measures each model's
 # steps/s with all runs sharing the GPU (the later half of its log, when all have started:
-# equal step counts instead overstated the shared rates by 40-60%, as the fast runs
+# equal step counts instead overstated the shared rates by 45-65%, as the fast runs
 # finished while the slow ones were still loading); the real runs then get as many steps
 # as fit the budget, so their cosine schedules end on time. Each run's folder (final + last
 # checkpoints, metrics, resolved config, log) is tarred into $OUT.

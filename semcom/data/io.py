@@ -134,10 +134,10 @@ def read_image_size(path: PathLike, *, max_pixels: int | None = None) -> tuple[i
 
 
 def to_tensor(array: np.ndarray) -> Tensor:
-    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32 in ``[0, 1]``."""
+    """``(..., H, W, 3)`` uint8 -> ``(..., 3, H, W)`` float32 in ``[0, 1]`` (one image or a batch)."""
     if not (array.flags.writeable and array.flags.c_contiguous):
         array = np.array(array, order="C")
-    return torch.from_numpy(array).permute(2, 0, 1).to(torch.float32).div_(255.0)
+    return torch.from_numpy(array).movedim(-1, -3).to(torch.float32).div_(255.0)
 
 
 def save_image(image: Tensor, path: PathLike) -> Path:

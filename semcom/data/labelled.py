@@ -22,7 +22,7 @@ import os
 import tarfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -100,6 +100,10 @@ class ArrayImageDataset(Dataset):
     def sizes(self) -> list[tuple[int, int]]:
         """``(H, W)`` of every image before the transform."""
         return [tuple(self.images_uint8.shape[1:3])] * len(self)  # type: ignore[list-item]
+
+    def images(self, indices: Sequence[int]) -> Tensor:
+        """The images at ``indices`` as one ``(B, 3, H, W)`` float32 tensor, untransformed."""
+        return to_tensor(self.images_uint8[list(indices)])
 
 
 @DATASETS.register("cifar10")

@@ -143,11 +143,13 @@ class RandomHorizontalFlip:
         self.p = float(p)
         self.generator = generator
 
+    def draw(self) -> bool:
+        """Whether the next image is flipped (the one ``rand`` draw of a call)."""
+        return float(torch.rand((), generator=self.generator)) < self.p
+
     def __call__(self, image: Tensor) -> Tensor:
         _check_image(image, "RandomHorizontalFlip")
-        if float(torch.rand((), generator=self.generator)) < self.p:
-            return image.flip(-1)
-        return image
+        return image.flip(-1) if self.draw() else image
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -103,26 +102,23 @@ def init_weights_from(model: JSCCModel, source: str | Path) -> Path:
         CheckpointError: not a zoo name and no checkpoint there, corrupt files, or a
             checkpoint of another system or config (both are named).
     """
+    from semcom.training.state import model_state_of
+    from semcom.zoo.checkpoint import as_stored, checkpoint_files
     from semcom.zoo.pretrained import has_pretrained, list_pretrained, pretrained_path
 
     if not str(source).strip():
         raise CheckpointError("init_from is empty: give a zoo name or a checkpoint path")
     path = pretrained_path(str(source)) if has_pretrained(str(source)) else Path(source)
-    base = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-    if not base.with_name(base.name + ".safetensors").is_file():
+    weights, _ = checkpoint_files(path)
+    if not weights.is_file():
         known = ", ".join(sorted(list_pretrained())) or "none shipped"
-        raise CheckpointError(f"cannot initialise from {source!r}: no checkpoint {base}.safetensors "
+        raise CheckpointError(f"cannot initialise from {source!r}: no checkpoint {weights} "
                               f"and no zoo model of that name (zoo: {known})")
     ckpt = load_checkpoint(path)
-    own = json.loads(json.dumps(dict(model.config), sort_keys=True, default=str))
-    theirs = json.loads(json.dumps(dict(ckpt.config), sort_keys=True, default=str))
-    if ckpt.system != model.name or own != theirs:
-        raise CheckpointError(f"cannot initialise {model.name} {own} from {ckpt.path}: it holds "
-                              f"{ckpt.system} {theirs}")
-    tensors = ckpt.tensors
-    if any(k.startswith("optim.") for k in tensors):  # a training state: model.* + optim.* + rng.*
-        tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    _load_weights(model, tensors, ckpt.path)
+    if ckpt.system != model.name or ckpt.config != as_stored(dict(model.config)):
+        raise CheckpointError(f"cannot initialise {model.name} {as_stored(dict(model.config))} from "
+                              f"{ckpt.path}: it holds {ckpt.system} {ckpt.config}")
+    _load_weights(model, model_state_of(ckpt), ckpt.path)
     return ckpt.path
 
 

@@ -122,36 +122,24 @@ class TrainSamples(Dataset):
     def __getitems__(self, keys: list[tuple[int, int]]) -> Tensor | list[Tensor]:
         """A whole batch (the ``DataLoader`` asks for one at a time): ``(B, 3, H, W)``.
 
-        Uncropped images held in one uint8 array (CIFAR-10) are gathered, converted and
-        flipped as one tensor, with the same flip draws as :meth:`__getitem__`, so the
+        Uncropped images of an untransformed in-memory array (CIFAR-10) are read as one
+        tensor and flipped with the same per-sample draws as :meth:`__getitem__`, so the
         pixels are identical; anything else goes image by image.
         """
-        array, indices = _uint8_array(self.dataset)
-        if array is None or self.crop is not None:
-            return [self[key] for key in keys]
-        rows = [indices[i] if indices is not None else i for i, _ in keys]
-        images = torch.from_numpy(array[rows]).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
-        if self.hflip:
-            from semcom.data.transforms import RandomHorizontalFlip
+        from semcom.data.labelled import ArrayImageDataset
+        from semcom.data.transforms import RandomHorizontalFlip
 
-            p = RandomHorizontalFlip().p
-            flip = [float(torch.rand((), generator=torch.Generator().manual_seed(seed))) < p for _, seed in keys]
-            mask = torch.tensor(flip, dtype=torch.bool)
+        base, indices = self.dataset, [i for i, _ in keys]
+        if isinstance(base, Subset):
+            base, indices = base.dataset, [base.indices[i] for i in indices]
+        if self.crop is not None or not isinstance(base, ArrayImageDataset) or base.transform is not None:
+            return [self[key] for key in keys]
+        images = base.images(indices)
+        if self.hflip:
+            mask = torch.tensor([RandomHorizontalFlip(generator=torch.Generator().manual_seed(seed)).draw()
+                                 for _, seed in keys], dtype=torch.bool)
             images[mask] = images[mask].flip(-1)
         return images.contiguous()
-
-
-def _uint8_array(dataset: Dataset) -> tuple[Any, Any]:
-    """``(images_uint8, subset indices or None)`` when ``dataset`` is (a ``Subset`` of) an
-    untransformed in-memory array dataset, else ``(None, None)``."""
-    from semcom.data.labelled import ArrayImageDataset
-
-    indices = None
-    if isinstance(dataset, Subset):
-        indices, dataset = dataset.indices, dataset.dataset
-    if type(dataset).__getitem__ is ArrayImageDataset.__getitem__ and getattr(dataset, "transform", 1) is None:
-        return dataset.images_uint8, indices
-    return None, None
 
 
 class ValSamples(Dataset):

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from semcom.errors import CheckpointError
-from semcom.zoo.checkpoint import load_checkpoint, save_checkpoint, sha256_file
+from semcom.zoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, sha256_file
 
 TRAINING_FORMAT = "semcom-training-state/1"
 LAST = "last"
@@ -165,6 +165,15 @@ def has_training_state(out_dir: str | Path) -> bool:
     return all(p.is_file() for p in _pair(Path(out_dir) / LAST))
 
 
+def model_state_of(ckpt: Checkpoint) -> dict[str, Tensor]:
+    """The model's state dict in a checkpoint: the ``model.*`` part of a training state
+    (``out_dir/last``), or all tensors of a model checkpoint."""
+    training = ckpt.info.get("training")
+    if isinstance(training, dict) and training.get("format") == TRAINING_FORMAT:
+        return {k[len("model."):]: v for k, v in ckpt.tensors.items() if k.startswith("model.")}
+    return ckpt.tensors
+
+
 def load_training_state(out_dir: str | Path) -> TrainingState:
     """Read and verify ``out_dir/last``.
 
@@ -175,7 +184,7 @@ def load_training_state(out_dir: str | Path) -> TrainingState:
     training = ckpt.info.get("training")
     if not isinstance(training, dict) or training.get("format") != TRAINING_FORMAT:
         raise CheckpointError(f"{ckpt.path} is not a training checkpoint (no {TRAINING_FORMAT!r} state)")
-    model_state = {k[len("model."):]: v for k, v in ckpt.tensors.items() if k.startswith("model.")}
+    model_state = model_state_of(ckpt)
     optimizer_state = optimizer_state_from_flat(ckpt.tensors, training["optimizer"])
     rng_tensors = {k: v for k, v in ckpt.tensors.items() if k.startswith("rng.")}
     return TrainingState(step=int(training["step"]), model_state=model_state,

@@ -47,6 +47,7 @@ from semcom.training.losses import get_distortion, training_loss
 from semcom.training.schedules import learning_rate
 from semcom.training.state import (has_training_state, load_training_state, recover_last, restore_rng_state,
                                    save_training_state)
+from semcom.zoo.checkpoint import as_stored
 
 FINAL = "final"
 METRICS = "metrics.jsonl"
@@ -71,11 +72,6 @@ def _seed_globals(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % (1 << 32))
-
-
-def _json_normal(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples become lists, ...)."""
-    return json.loads(json.dumps(value, default=str))
 
 
 def _drain(sums: Tensor, acc: dict[str, Any], steps: int, done: int) -> None:
@@ -364,17 +360,17 @@ class Trainer:
                 self._init_path = init_weights_from(model, self.config.init_from)
             return 0
         state = load_training_state(out_dir)
-        if state.system != model.name or state.model_config != _json_normal(model.config):
+        if state.system != model.name or state.model_config != as_stored(model.config):
             raise SemcomError(f"cannot resume from {out_dir / 'last'}: it holds {state.system} "
                               f"{state.model_config}, but the config builds {model.name} "
-                              f"{_json_normal(model.config)} (use another out_dir)")
+                              f"{as_stored(model.config)} (use another out_dir)")
         if state.step > self.config.steps:
             raise SemcomError(f"cannot resume from {out_dir / 'last'}: it is at step {state.step}, "
                               f"beyond steps={self.config.steps}")
         saved = state.info.get("config", {})
         now = self.config.to_dict()
         changed = [k for k in ("data", "channel", "snr_db", "loss", "batch_size", "seed", "optimizer", "schedule")
-                   if k in saved and _json_normal(saved[k]) != _json_normal(now[k])]
+                   if k in saved and as_stored(saved[k]) != as_stored(now[k])]
         if changed:
             warnings.warn(f"resuming {out_dir} with a config that differs from the checkpoint's in "
                           f"{', '.join(changed)}: the run will not match an uninterrupted one", stacklevel=3)
@@ -434,11 +430,10 @@ class Trainer:
     def _init_record(self) -> dict[str, Any]:
         """What ``init_from`` named, the checkpoint it resolved to and that file's sha256
         (a zoo name's weights can be replaced later)."""
-        from semcom.zoo.checkpoint import sha256_file
+        from semcom.zoo.checkpoint import read_checkpoint_meta
 
-        path = Path(self._init_path)  # type: ignore[arg-type]
-        return {"source": self.config.init_from, "path": str(path),
-                "sha256": sha256_file(path.with_name(path.name + ".safetensors"))}
+        return {"source": self.config.init_from, "path": str(self._init_path),
+                "sha256": read_checkpoint_meta(self._init_path)["sha256"]}
 
 
 def train(config: TrainConfig | dict[str, Any] | str | Path, overrides: Sequence[str] = (),

@@ -35,7 +35,9 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _paths(path: str | Path) -> tuple[Path, Path]:
+def checkpoint_files(path: str | Path) -> tuple[Path, Path]:
+    """``(weights .safetensors, config .json)`` of the checkpoint at ``path`` (given with or
+    without either suffix)."""
     p = Path(path)
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
@@ -72,7 +74,7 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], system: str,
     """
     from safetensors.torch import save_file
 
-    st_path, js_path = _paths(path)
+    st_path, js_path = checkpoint_files(path)
     st_path.parent.mkdir(parents=True, exist_ok=True)
     out = {}
     for k, v in tensors.items():
@@ -91,6 +93,12 @@ def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], system: str,
     return st_path.with_suffix("")
 
 
+def as_stored(value: Any) -> Any:
+    """``value`` as a checkpoint's JSON stores and reads it back (tuples become lists,
+    tensors lists, paths strings): what a loaded ``config`` is compared with."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, Tensor):
         return o.tolist()
@@ -101,7 +109,7 @@ def _json_default(o: Any) -> Any:
 
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     """The JSON half of a checkpoint, validated (no weights are read)."""
-    _, js_path = _paths(path)
+    _, js_path = checkpoint_files(path)
     if not js_path.is_file():
         raise CheckpointError(f"checkpoint config not found: {js_path}")
     try:
@@ -125,7 +133,7 @@ def load_checkpoint(path: str | Path, verify: bool = True) -> Checkpoint:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    st_path, _ = _paths(path)
+    st_path, _ = checkpoint_files(path)
     meta = read_checkpoint_meta(path)
     if not st_path.is_file():
         raise CheckpointError(f"checkpoint weights not found: {st_path}")
