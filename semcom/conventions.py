@@ -114,23 +114,36 @@ def bpp(num_bytes: int, height: int, width: int) -> float:
 
 
 # ---------------------------------------------------------------------------- power
-def normalize_power(z: Tensor, power: float = SIGNAL_POWER) -> Tensor:
-    """Per-image power normalization ``z <- sqrt(k P) z / ||z||_2``.
+def normalize_power(z: Tensor, power: float = SIGNAL_POWER, mask: Tensor | None = None) -> Tensor:
+    """Per-image power normalization ``z <- sqrt(k P) z / ||z||_2`` over the sent symbols.
 
     Args:
         z: ``(B, ...)`` complex (or real) symbols; everything after the batch dimension
             belongs to one image, whose ``k`` symbols are normalized together.
         power: average power per symbol ``P``.
+        mask: optional ``(B, ...)`` mask of the symbols that are sent (bool, or float
+            0/1 with a straight-through gradient); then ``k`` is each image's number of
+            sent symbols, unsent symbols are set to 0, and the mean power per *sent*
+            symbol is ``P`` (an image that sends nothing stays all zero).
 
     Returns:
-        ``(B, ...)`` tensor of the same dtype with ``mean(|z|^2) = P`` per image.
+        ``(B, ...)`` tensor of the same dtype with ``mean(|z|^2) = P`` per image (over
+        its sent symbols).
     """
     if z.dim() < 2:
         raise SemcomError(f"normalize_power expects (B, ...) symbols, got shape {tuple(z.shape)}")
     flat = z.reshape(z.shape[0], -1)
-    k = flat.shape[1]
-    norm = torch.linalg.vector_norm(flat, dim=1, keepdim=True).clamp_min(1e-12)
-    return (flat * (math.sqrt(k * power) / norm)).reshape(z.shape)
+    if mask is None:
+        k = flat.shape[1]
+        norm = torch.linalg.vector_norm(flat, dim=1, keepdim=True).clamp_min(1e-12)
+        return (flat * (math.sqrt(k * power) / norm)).reshape(z.shape)
+    if tuple(mask.shape) != tuple(z.shape):
+        raise SemcomError(f"power mask of shape {tuple(mask.shape)} does not match symbols {tuple(z.shape)}")
+    m = mask.reshape(flat.shape).to(flat.real.dtype if flat.is_complex() else flat.dtype)
+    kept = flat * m
+    k = m.detach().sum(dim=1, keepdim=True)
+    norm = torch.linalg.vector_norm(kept, dim=1, keepdim=True).clamp_min(1e-12)
+    return (kept * (torch.sqrt(k * power) / norm)).reshape(z.shape)
 
 
 def average_power(z: Tensor) -> Tensor:

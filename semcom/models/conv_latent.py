@@ -122,8 +122,8 @@ class ConvLatentJSCC(JSCCModel):
         latent = self.analysis(images, snr_db)
         b = latent.shape[0]
         symbols = normalize_power(real_to_complex(latent.reshape(b, -1)))
-        uses = torch.full((b,), symbols.shape[1], dtype=torch.int64, device=symbols.device)
-        return Encoded(symbols=symbols, channel_uses=uses, side={"latent_shape": tuple(latent.shape[1:])})
+        # the latent shape follows from the image size and the config: no side bits
+        return Encoded(symbols=symbols, side={"latent_shape": tuple(latent.shape[1:])})
 
     def decode(self, symbols: Tensor, snr_db: Tensor, side: dict[str, Any]) -> Tensor:
         """``(B, k)`` equalized complex symbols -> ``(B, 3, H, W)`` images in ``(0, 1)``."""

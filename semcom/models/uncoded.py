@@ -2,8 +2,10 @@
 
 Each image's centred pixel values ``x - 0.5`` are paired into complex symbols
 (``ceil(3HW / 2)`` of them, CBR ~ 1/2), power-normalized per image, sent, equalized and
-rescaled. The normalization gain is one real number per image; it is charged as one
-extra channel use (sent as the real part of one more symbol, assumed error-free).
+rescaled. The normalization gain (the image's RMS, one number) is side information:
+a float16 (2 bytes) sent over the side-information PHY (:mod:`semcom.sideinfo`, 5G NR
+at MCS 3) and charged; an image whose gain fails its CRC is lost (gray, counted in
+``extras["failed"]``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from semcom.conventions import SNR, complex_to_real, real_to_complex, snr_to_bat
 from semcom.errors import SemcomError
 from semcom.link import Link, TransmitResult
 from semcom.registry import SYSTEMS
+from semcom.settings import RunSettings
+from semcom.sideinfo import SideInfoPath
 
-#: channel uses charged per image for the power-normalization gain
-SIDE_CHANNEL_USES = 1
+#: gray level of an image whose gain was lost
+LOST_IMAGE_VALUE = 0.5
 
 
 @SYSTEMS.register("uncoded")
@@ -38,18 +42,25 @@ class UncodedLink(Link):
         if equalizer.lower() not in EQUALIZERS:
             raise SemcomError(f"unknown equalizer {equalizer!r} (known: {', '.join(EQUALIZERS)})")
         self.equalizer = equalizer.lower()
+        self.side_path = SideInfoPath()
 
     def _transmit(self, images: Tensor, channel: Channel, snr_db: SNR,
-                  generator: torch.Generator | None) -> TransmitResult:
+                  generator: torch.Generator | None, settings: RunSettings) -> TransmitResult:
         b, c, h, w = images.shape
         n = c * h * w
+        snr = snr_to_batch(snr_db, b)
         z = real_to_complex(images.reshape(b, -1) - 0.5)  # (B, ceil(n/2))
         k = z.shape[1]
-        rms = z.abs().pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-12)  # side info
-        out = channel(z / rms, snr_to_batch(snr_db, b), generator)
-        z_hat = equalize(out, self.equalizer) * rms
+        rms = z.abs().pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-4).to(torch.float16)
+        side = self.side_path.send([bytes(r.numpy().tobytes()) for r in rms.cpu()], channel, snr, generator)
+        got = torch.stack([torch.frombuffer(bytearray(p), dtype=torch.float16) for p in side.payloads])
+        got = torch.where(torch.isfinite(got) & (got > 0), got, torch.ones_like(got)).float()
+        out = channel(z / rms.float(), snr, generator)
+        z_hat = equalize(out, self.equalizer) * got.to(z.device)
         x_hat = (complex_to_real(z_hat, n) + 0.5).reshape(b, c, h, w).clamp(0.0, 1.0)
-        return TransmitResult.build(x_hat, k + SIDE_CHANNEL_USES)
+        failed = ~side.ok
+        x_hat[failed] = LOST_IMAGE_VALUE
+        return TransmitResult.build(x_hat, k + side.channel_uses, failed=failed)
 
     def describe(self) -> dict[str, Any]:
         return {"system": self.name, "equalizer": self.equalizer}

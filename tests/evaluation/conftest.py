@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from semcom.link import Link, TransmitResult
+from semcom.settings import Setting
 
 
 def smooth_images(count: int = 3, height: int = 16, width: int = 16, seed: int = 0) -> list[Tensor]:
@@ -31,11 +32,34 @@ class OffsetLink(Link):
 
     name = "_test-offset"
 
-    def _transmit(self, images: Tensor, channel, snr_db, generator) -> TransmitResult:
+    def _transmit(self, images: Tensor, channel, snr_db, generator, settings=None) -> TransmitResult:
         levels = torch.round(images.mean(dim=(1, 2, 3)) * 255)
         offsets = torch.div(levels, 10, rounding_mode="floor")
         out = (images * 255 + offsets.view(-1, 1, 1, 1)) / 255
         return TransmitResult.build(out.clamp(0, 1), levels.to(torch.int64), failed=levels > 127)
+
+
+class KnobLink(Link):
+    """Test system with two run-time settings and known outcomes: the decoder adds
+    ``shift`` grey levels to every pixel; the encoder charges ``uses + i`` channel uses
+    to image ``i`` of a batch (so they differ within a batch)."""
+
+    name = "_test-knob"
+    settings = (
+        Setting("shift", int, 0, "decoder", low=0, high=40, help="grey levels added"),
+        Setting("uses", int, 10, "encoder", low=1, high=1000, help="channel uses of image 0"),
+    )
+
+    def _transmit(self, images: Tensor, channel, snr_db, generator, settings=None) -> TransmitResult:
+        shift, uses = settings["shift"], settings["uses"]
+        out = (images * 255 + shift) / 255
+        return TransmitResult.build(out.clamp(0, 1), [uses + i for i in range(images.shape[0])])
+
+
+@pytest.fixture
+def knob_link() -> KnobLink:
+    """A :class:`KnobLink` (passed to sweeps as ``{"link": ...}``)."""
+    return KnobLink()
 
 
 @pytest.fixture

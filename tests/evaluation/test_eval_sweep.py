@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+
+from semcom.phy.bitpipe import side_info_pipe
 import torch
 from PIL import Image
 
@@ -17,7 +19,8 @@ from semcom.channels import AWGN
 from semcom.registry import SYSTEMS
 
 EXPECTED_COLUMNS = ["system", "system_name", "source", "channel", "channel_name", "channel_params",
-                    "snr_db", "cbr_requested", "cbr", "channel_uses", "psnr", "psnr_std", "ssim",
+                    "snr_db", "cbr_requested", "cbr", "cbr_std", "cbr_min", "cbr_max", "channel_uses",
+                    "channel_uses_std", "channel_uses_min", "channel_uses_max", "psnr", "psnr_std", "ssim",
                     "ms_ssim", "ms_ssim_db", "images", "repeats", "failures", "failure_rate",
                     "runtime_s", "seconds_per_image"]
 
@@ -50,7 +53,7 @@ def test_sweep_writes_tidy_csv_json_and_plots(tmp_path, tiny_images):
     assert {"semcom_version", "config", "seed", "created", "machine", "rows"} <= set(doc)
     assert doc["seed"] == 7 and doc["config"]["snr_db"] == [0.0, 15.0]
     assert doc["machine"]["torch_threads"] == torch.get_num_threads() and doc["machine"]["platform"]
-    assert len(doc["rows"]) == 4 and doc["rows"][0]["failures"] is None  # uncoded never flags failures
+    assert len(doc["rows"]) == 4 and doc["rows"][0]["failures"] == 0  # uncoded flags lost gains (none here)
     assert EvalConfig.from_dict(doc["config"]).to_dict() == cfg.to_dict()  # the record reloads
 
     for channel in ("awgn", "rayleigh"):
@@ -59,13 +62,14 @@ def test_sweep_writes_tidy_csv_json_and_plots(tmp_path, tiny_images):
         assert high["ssim"] > low["ssim"] and high["ms_ssim_db"] > low["ms_ssim_db"]
         assert 0 < low["ssim"] < 1 and 0 < high["ms_ssim"] < 1
 
-    # measured cbr is the link's own: uncoded sends ceil(3HW / 2) + 1 symbols per image
+    # measured cbr is the link's own: uncoded sends ceil(3HW / 2) symbols + its gain per image
     n = 3 * 16 * 16
+    gain = side_info_pipe().channel_uses(2)
     link = SYSTEMS.create("uncoded")
     probe = link.transmit(torch.stack(tiny_images), AWGN(), 10.0)
     for r in rows:
-        assert r["cbr"] == pytest.approx(float(probe.cbr.mean())) == pytest.approx((n // 2 + 1) / n)
-        assert r["channel_uses"] == n // 2 + 1 and r["cbr_requested"] is None
+        assert r["cbr"] == pytest.approx(float(probe.cbr.mean())) == pytest.approx((n // 2 + gain) / n)
+        assert r["channel_uses"] == n // 2 + gain and r["cbr_requested"] is None
         assert r["images"] == 3 and r["repeats"] == 1 and r["runtime_s"] > 0
 
     for name in ("psnr_vs_snr.png", "psnr_vs_cbr.png"):

@@ -88,7 +88,8 @@ def test_each_image_is_power_normalized_on_its_own(name):
     with torch.no_grad():
         enc = model.encode(pad_to_multiple(x, model.size_multiple)[0], torch.tensor([10.0, 10.0]))
     assert enc.symbols.dtype == torch.complex64 and enc.symbols.shape[0] == 2
-    power = enc.symbols.abs().pow(2).sum(dim=1) / enc.channel_uses  # unsent symbols are zero
+    sent = enc.symbols.shape[1] if enc.mask is None else enc.mask.sum(dim=1)
+    power = enc.symbols.abs().pow(2).sum(dim=1) / sent  # unsent symbols are zero
     torch.testing.assert_close(power, torch.ones(2), atol=1e-4, rtol=0)
 
 

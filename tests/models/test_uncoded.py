@@ -4,6 +4,7 @@ import torch
 from semcom.channels.base import Channel
 from semcom.conventions import psnr
 from semcom.errors import SemcomError
+from semcom.phy.bitpipe import side_info_pipe
 from semcom.registry import SYSTEMS
 
 
@@ -17,8 +18,11 @@ def test_uncoded_counts_channel_uses_and_improves_with_snr():
     x = _images()
     res = [link.transmit(x, Channel(), snr, torch.Generator().manual_seed(1)) for snr in (0.0, 20.0)]
     n = 3 * 16 * 20
-    assert res[0].channel_uses.tolist() == [n // 2 + 1] * 2  # pixels in pairs + the gain
-    torch.testing.assert_close(res[0].cbr, torch.full((2,), (n // 2 + 1) / n, dtype=torch.float64))
+    gain = side_info_pipe().channel_uses(2)  # the float16 gain over 5G NR at MCS 3
+    assert 0 < gain < 200
+    assert res[0].channel_uses.tolist() == [n // 2 + gain] * 2  # pixels in pairs + the gain
+    torch.testing.assert_close(res[0].cbr, torch.full((2,), (n // 2 + gain) / n, dtype=torch.float64))
+    assert not res[0].extras["failed"].any()
     p_low, p_high = psnr(x, res[0].images).mean(), psnr(x, res[1].images).mean()
     assert p_high > p_low + 10
     assert res[1].images.min() >= 0 and res[1].images.max() <= 1

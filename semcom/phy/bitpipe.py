@@ -1,0 +1,174 @@
+"""One bit pipe: bytes over the project's digital PHY, for every part that sends bits.
+
+The digital link's codec bytes and header, a model's side information (masks, rate
+maps, hyper-latent bits, quantizer ranges) and any model that sends bits all go
+through a :class:`BitPipe`:
+
+* :class:`NRBitPipe`: 5G NR transport blocks (CRC, LDPC, rate matching, QAM) at a
+  fixed MCS, with retransmissions (:class:`~semcom.phy.tb_link.TransportBlockLink`);
+* :class:`WifiBitPipe`: the IEEE 802.11n (1944, 1458) LDPC code with QAM (16-QAM by
+  default), no retransmission (:class:`~semcom.phy.wifi_ldpc.WifiLDPCLink`).
+
+``pipe.channel_uses(n)`` is the cost of one transmission of ``n`` bytes *before*
+sending (training charges side information with it without simulating);
+``pipe.send(payload, channel, snr_db, generator)`` simulates it and returns a
+:class:`BitDelivery` (bytes, CRC verdict, channel uses of every transmission).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from semcom.errors import SemcomError
+
+#: MCS of side information and control headers: the most robust index Sionna's 5G
+#: encoder accepts (QPSK, code rate 0.245)
+SIDE_INFO_MCS = 3
+#: smallest payload an NR pipe sends (shorter ones are zero-padded): 32 bits, the
+#: smallest TB size whose rate matching Sionna's encoder accepts at every MCS
+MIN_PAYLOAD_BYTES = 4
+
+
+@dataclass
+class BitDelivery:
+    """What a :class:`BitPipe` delivered.
+
+    Attributes:
+        payload: received bytes, as long as those sent (wrong where ``ok`` is False).
+        ok: every block passed its check (CRC or parity) at its last transmission.
+        channel_uses: complex channel uses of every transmission together.
+        transmissions: transmissions of the block sent most often (1 = no retransmission).
+    """
+
+    payload: bytes
+    ok: bool
+    channel_uses: int
+    transmissions: int
+
+
+class BitPipe:
+    """Bytes over the PHY at a fixed operating point (subclasses: NR, 802.11n)."""
+
+    name = "bitpipe"
+
+    def channel_uses(self, num_bytes: int) -> int:
+        """Complex channel uses of one transmission of ``num_bytes`` bytes (0 for 0)."""
+        raise NotImplementedError
+
+    def send(self, payload: bytes, channel: Any, snr_db: float,
+             generator: torch.Generator | None = None) -> BitDelivery:
+        """Deliver ``payload`` through ``channel`` at ``snr_db`` dB."""
+        raise NotImplementedError
+
+    def deliver_error_free(self, payload: bytes) -> BitDelivery:
+        """The delivery without simulation (training): exact bytes, the same charge."""
+        return BitDelivery(bytes(payload), True, self.channel_uses(len(payload)), 1 if payload else 0)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable description (for result files)."""
+        return {"pipe": self.name}
+
+
+class NRBitPipe(BitPipe):
+    """5G NR transport blocks at a fixed MCS of TS 38.214 table 1.
+
+    Args:
+        mcs: MCS index (3..28); default :data:`SIDE_INFO_MCS`.
+        max_retransmissions: extra transmissions of a failed TB.
+        link: an existing :class:`~semcom.phy.tb_link.TransportBlockLink` to share
+            (its retransmission and combining settings apply); built if None.
+        **link_options: options of a new ``TransportBlockLink``.
+    """
+
+    name = "5g"
+
+    def __init__(self, mcs: int = SIDE_INFO_MCS, max_retransmissions: int = 0, link: Any = None,
+                 **link_options: Any) -> None:
+        from semcom.phy.mcs import check_usable_mcs
+        from semcom.phy.tb_link import TransportBlockLink
+
+        self.mcs = check_usable_mcs(int(mcs)).index
+        self.link = link if link is not None else TransportBlockLink(
+            max_retransmissions=int(max_retransmissions), **link_options)
+
+    def channel_uses(self, num_bytes: int) -> int:
+        return self.link.channel_uses(self._padded(int(num_bytes)), self.mcs) if num_bytes else 0
+
+    @staticmethod
+    def _padded(num_bytes: int) -> int:
+        """Payloads below :data:`MIN_PAYLOAD_BYTES` are zero-padded to it."""
+        return max(int(num_bytes), MIN_PAYLOAD_BYTES)
+
+    def max_payload_bytes(self, channel_uses: int) -> int:
+        """Largest payload whose first transmission fits in ``channel_uses``."""
+        return self.link.max_payload_bytes(int(channel_uses), self.mcs)
+
+    def send(self, payload: bytes, channel: Any, snr_db: float,
+             generator: torch.Generator | None = None) -> BitDelivery:
+        if not payload:
+            return BitDelivery(b"", True, 0, 0)
+        data = bytes(payload) + bytes(self._padded(len(payload)) - len(payload))
+        d = self.link.send(data, self.mcs, channel, float(snr_db), generator)
+        return BitDelivery(d.payload[:len(payload)], d.ok, int(d.channel_uses), int(d.rounds))
+
+    def describe(self) -> dict[str, Any]:
+        return {"pipe": self.name, "mcs": self.mcs, "max_retransmissions": self.link.max_retransmissions}
+
+
+class WifiBitPipe(BitPipe):
+    """The 802.11n (1944, 1458) LDPC code, rate 3/4, with QAM; no retransmission.
+
+    Args:
+        bits_per_symbol: QAM order (4 = 16-QAM, the SP-JSCC baseline).
+        link: an existing :class:`~semcom.phy.wifi_ldpc.WifiLDPCLink` to share.
+        **link_options: options of a new ``WifiLDPCLink``.
+    """
+
+    name = "wifi"
+
+    def __init__(self, bits_per_symbol: int = 4, link: Any = None, **link_options: Any) -> None:
+        from semcom.phy.wifi_ldpc import WifiLDPCLink
+
+        self.link = link if link is not None else WifiLDPCLink(bits_per_symbol=int(bits_per_symbol),
+                                                              **link_options)
+
+    def channel_uses(self, num_bytes: int) -> int:
+        return self.link.channel_uses(int(num_bytes)) if num_bytes else 0
+
+    def max_payload_bytes(self, channel_uses: int) -> int:
+        """Largest payload whose transmission fits in ``channel_uses``."""
+        lo, hi = 0, max(0, int(channel_uses))
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self.channel_uses(mid) <= channel_uses else (lo, mid - 1)
+        return lo
+
+    def send(self, payload: bytes, channel: Any, snr_db: float,
+             generator: torch.Generator | None = None) -> BitDelivery:
+        if not payload:
+            return BitDelivery(b"", True, 0, 0)
+        d = self.link.send(bytes(payload), channel, float(snr_db), generator)
+        return BitDelivery(d.payload, d.ok, int(d.channel_uses), 1)
+
+    def describe(self) -> dict[str, Any]:
+        return {"pipe": self.name, "bits_per_symbol": self.link.bits_per_symbol}
+
+
+PIPES = {"5g": NRBitPipe, "wifi": WifiBitPipe}
+
+
+def create_bit_pipe(kind: str = "5g", **options: Any) -> BitPipe:
+    """``create_bit_pipe("5g", mcs=3)`` or ``create_bit_pipe("wifi", bits_per_symbol=4)``."""
+    key = str(kind).lower()
+    if key not in PIPES:
+        raise SemcomError(f"unknown bit pipe {kind!r} (known: {', '.join(PIPES)})")
+    return PIPES[key](**options)
+
+
+def side_info_pipe() -> BitPipe:
+    """The pipe every system's side information uses: 5G NR at :data:`SIDE_INFO_MCS`,
+    no retransmission (a failed side-information block is a failed image)."""
+    return NRBitPipe(SIDE_INFO_MCS, max_retransmissions=0)
