@@ -8,8 +8,12 @@ Accounting (``shared/design/conventions.md``):
 * Every transmission's symbols count, retransmissions included:
   ``k = sum over transmissions of ceil(coded_bits / bits_per_symbol)``.
 * The receiver needs the payload length and, in auto mode, the MCS. They travel in a
-  4-byte control header (MCS index, 24-bit payload length) sent in its own transport
-  block at the most robust MCS (:data:`CONTROL_MCS`); its channel uses are charged.
+  4-byte control header (MCS index, 24-bit payload length): side information, sent
+  through the same :class:`~semcom.sideinfo.SideInfoPath` as every system's (its own
+  transport block at the most robust MCS, :data:`CONTROL_MCS`, with the link's
+  retransmissions); its channel uses are charged.
+* Run-time setting ``mcs`` (``transmit(..., mcs=9)``, ``--run mcs=9``): a fixed MCS
+  for this call, or ``auto``; default: as the link was built.
 * The codec's bytes are every byte its decoder needs (see :mod:`semcom.codecs`).
 
 Operating point (auto MCS): the budget ``k = floor(cbr * 3 H W)`` channel uses, minus
@@ -38,8 +42,8 @@ generator, so the result does not depend on ``workers``.
 Failures: a TB that fails its CRC is retransmitted (fresh noise and fading) up to
 ``max_retransmissions`` times; if any TB still fails, or the bytes pass the CRC but do
 not decode, or the codec cannot fit the budget at all, the image is lost: the receiver
-shows a mid-gray image and ``extras["failed"]`` is True for it (the full budget is
-charged for an image that could not be coded).
+shows a mid-gray image and ``extras["failed"]`` is True for it (an image that could
+not be coded sends only its header, saying so, and is charged for that).
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ from semcom.conventions import SNR, channel_uses_for_cbr, parse_cbr, snr_to_batc
 from semcom.errors import SemcomError
 from semcom.link import Link, TransmitResult
 from semcom.registry import SYSTEMS
+from semcom.settings import RunSettings, Setting
+from semcom.sideinfo import SideInfoPath
 
 #: MCS of the control header (the most robust one Sionna's 5G encoder accepts)
 CONTROL_MCS = 3
@@ -123,6 +129,10 @@ class SeparationLink(Link):
     """
 
     name = "digital"
+    settings = (
+        Setting("mcs", int, None, "link", low=3, high=28, allow_auto=True,
+                help="MCS index of TS 38.214 table 1 for this call, or auto (BLER-table choice)"),
+    )
 
     def __init__(self, codec: str = "hevc", cbr: float | str = 1 / 16, mcs: int | None = None,
                  phy: str = "5g", bits_per_symbol: int = 4, max_retransmissions: int = 9,
@@ -160,19 +170,29 @@ class SeparationLink(Link):
                                           chase_combining=self.chase_combining)
         self.wifi_link = WifiLDPCLink(bits_per_symbol=self.bits_per_symbol, num_iter=num_iter) \
             if self.phy == "wifi" else None
+        from semcom.phy.bitpipe import NRBitPipe, WifiBitPipe
+
+        pipe = WifiBitPipe(link=self.wifi_link) if self.phy == "wifi" else NRBitPipe(CONTROL_MCS, link=self.tb_link)
+        self.header_path = SideInfoPath(pipe)
+
+    @classmethod
+    def tiny_config(cls) -> dict[str, Any]:
+        """A fast instance: JPEG at cbr 1/4 (fits a 32x32 image)."""
+        return {"codec": "jpeg", "cbr": 0.25}
 
     # -- operating point ------------------------------------------------------------
     def control_channel_uses(self) -> int:
         """Channel uses of one transmission of the control header."""
-        if self.phy == "wifi":
-            return self.wifi_link.channel_uses(HEADER_BYTES)
-        return self.tb_link.channel_uses(HEADER_BYTES, CONTROL_MCS)
+        return self.header_path.pipe.channel_uses(HEADER_BYTES)
 
-    def choose_mcs(self, snr_db: float, channel: Channel) -> int:
-        """The MCS for an SNR: the fixed one, else the BLER-table choice (MCS 3 below it)."""
-        from semcom.phy import select_mcs
+    def choose_mcs(self, snr_db: float, channel: Channel, mcs: int | str | None = None) -> int:
+        """The MCS for an SNR: ``mcs`` (a run-time setting: an index, ``"auto"``, or None
+        for the configured one), the fixed one, else the BLER-table choice (MCS 3 below it)."""
+        from semcom.phy import check_usable_mcs, select_mcs
 
-        if self.mcs is not None:
+        if isinstance(mcs, int):
+            return check_usable_mcs(mcs).index
+        if mcs is None and self.mcs is not None:
             return self.mcs
         table = self.bler_table or ("awgn" if getattr(channel, "name", "awgn") == "awgn" else "rayleigh")
         choice = select_mcs(float(snr_db), self.target_bler, table)
@@ -208,23 +228,26 @@ class SeparationLink(Link):
         return d.payload, d.ok, d.channel_uses, d.rounds
 
     def _transmit_one(self, image: Tensor, channel: Channel, snr_db: float,
-                      generator: torch.Generator | None) -> tuple[Tensor, dict[str, Any]]:
+                      generator: torch.Generator | None, mcs_setting: int | str | None = None
+                      ) -> tuple[Tensor, dict[str, Any]]:
         from semcom.codecs.base import CodecError
 
         _, h, w = image.shape
         lost = torch.full_like(image, LOST_IMAGE_VALUE)
-        mcs = self.choose_mcs(snr_db, channel) if self.phy == "5g" else -1
+        mcs = self.choose_mcs(snr_db, channel, mcs_setting) if self.phy == "5g" else -1
         budget = self.payload_budget(h, w, mcs if mcs >= 0 else None)
         fit = self._fit(image, budget)
         info: dict[str, Any] = {"mcs": mcs, "quality": float("nan"), "payload_bytes": 0,
                                 "transmissions": 0, "failed": True, "reason": ""}
-        if fit is None:
-            info.update(channel_uses=channel_uses_for_cbr(self.cbr, h, w), reason="budget")
+        if fit is None:  # only the header goes out, announcing that nothing follows
+            hd = self.header_path.pipe.send(_pack_header(max(mcs, 0), 0), channel, snr_db, generator)
+            info.update(channel_uses=hd.channel_uses, transmissions=hd.transmissions, reason="budget")
             return lost, info
         info.update(quality=float(fit.quality), payload_bytes=fit.num_bytes)
         header = _pack_header(max(mcs, 0), fit.num_bytes)
         payload = fit.data + bytes(budget - fit.num_bytes) if self.fill_budget else fit.data
-        got_header, ok_h, uses_h, tx_h = self._send(header, CONTROL_MCS, channel, snr_db, generator)
+        hd = self.header_path.pipe.send(header, channel, snr_db, generator)
+        got_header, ok_h, uses_h, tx_h = hd.payload, hd.ok, hd.channel_uses, hd.transmissions
         got, ok_d, uses_d, tx_d = self._send(payload, mcs, channel, snr_db, generator)
         got = got[:fit.num_bytes]
         info.update(channel_uses=uses_h + uses_d, transmissions=max(tx_h, tx_d))
@@ -240,21 +263,22 @@ class SeparationLink(Link):
         return decoded.to(image.dtype), info
 
     def _transmit(self, images: Tensor, channel: Channel, snr_db: SNR,
-                  generator: torch.Generator | None) -> TransmitResult:
+                  generator: torch.Generator | None, settings: RunSettings) -> TransmitResult:
         images = images.detach().cpu()
         n = images.shape[0]
         snr = snr_to_batch(snr_db, n)
         seeds = torch.randint(0, 2**62, (n,), generator=generator).tolist()
+        mcs_setting = settings["mcs"]
         if self.workers > 1 and n > 1:
-            settings = json.dumps(self._settings, sort_keys=True, default=str)
+            config = json.dumps(self._settings, sort_keys=True, default=str)
             # image b always goes to worker b % workers, so a sweep that sends the same
             # batch at every SNR finds each image's encodings in the same process
-            jobs = [_pool(b % self.workers).submit(_worker_transmit, settings, images[b], channel,
-                                                   float(snr[b]), seeds[b]) for b in range(n)]
+            jobs = [_pool(b % self.workers).submit(_worker_transmit, config, images[b], channel,
+                                                   float(snr[b]), seeds[b], mcs_setting) for b in range(n)]
             done = [job.result() for job in jobs]
         else:
-            done = [self._transmit_one(images[b], channel, float(snr[b]), torch.Generator().manual_seed(seeds[b]))
-                    for b in range(n)]
+            done = [self._transmit_one(images[b], channel, float(snr[b]), torch.Generator().manual_seed(seeds[b]),
+                                       mcs_setting) for b in range(n)]
         outs = [o for o, _ in done]
         infos = [i for _, i in done]
         return TransmitResult.build(
@@ -299,10 +323,10 @@ def close_workers() -> None:
     _POOLS.clear()
 
 
-def _worker_transmit(settings: str, image: Tensor, channel: Channel, snr_db: float,
-                     seed: int) -> tuple[Tensor, dict[str, Any]]:
-    """Send one image in a worker with a link of the given settings (built once)."""
-    if settings not in _WORKER_LINKS:
-        _WORKER_LINKS[settings] = SeparationLink(**json.loads(settings))
-    link = _WORKER_LINKS[settings]
-    return link._transmit_one(image, channel, snr_db, torch.Generator().manual_seed(seed))
+def _worker_transmit(config: str, image: Tensor, channel: Channel, snr_db: float,
+                     seed: int, mcs_setting: int | str | None = None) -> tuple[Tensor, dict[str, Any]]:
+    """Send one image in a worker with a link of the given configuration (built once)."""
+    if config not in _WORKER_LINKS:
+        _WORKER_LINKS[config] = SeparationLink(**json.loads(config))
+    link = _WORKER_LINKS[config]
+    return link._transmit_one(image, channel, snr_db, torch.Generator().manual_seed(seed), mcs_setting)
