@@ -68,25 +68,33 @@ def cmd_channels(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from semcom.models import list_models
     from semcom.registry import SYSTEMS
-    from semcom.zoo import list_pretrained
+    from semcom.zoo import KINDS, list_pretrained
 
-    print("systems (create by name with `--system NAME`):")
+    print("systems (create by name with `--system NAME`; run-time settings with `--run NAME=VALUE`):")
     for name in list_models() if args.all else SYSTEMS.names():
         print(f"  {name:14s} {SYSTEMS.help(name)}")
+        for setting in getattr(SYSTEMS.get(name), "settings", ()) or ():
+            print(f"  {'':14s}   --run {setting.describe()}")
     zoo = list_pretrained()
-    print("\npretrained (semcom/zoo/weights):")
+    titles = {"system": "pretrained systems", "learned_codec": "learned codecs", "task_model": "task models"}
     if not zoo:
-        print("  none shipped")
-    for name, entry in zoo.items():
-        info = entry["info"]
-        cbr = entry["config"].get("cbr")
-        bits = [entry["system"],
-                f"data {info.get('dataset', '?')}",
-                f"cbr {_fmt_cbr(cbr)}" if cbr else None,
-                f"train SNR {info.get('train_snr_db', '?')} dB",
-                f"channel {info.get('channel', 'awgn')}",
-                f"PSNR {info['psnr_db']:.2f} dB ({info.get('psnr_on', 'test')})" if "psnr_db" in info else None]
-        print(f"  {name:28s} " + ", ".join(b for b in bits if b))
+        print("\npretrained (semcom/zoo/weights):\n  none shipped")
+    for kind in KINDS:
+        entries = {k: v for k, v in zoo.items() if v.get("kind", "system") == kind}
+        if not entries:
+            continue
+        print(f"\n{titles[kind]} (kind {kind}; semcom/zoo/weights, $SEMCOM_ZOO):")
+        for name, entry in entries.items():
+            info = entry["info"]
+            cbr = entry["config"].get("cbr")
+            bits = [entry["system"],
+                    f"data {info.get('dataset', '?')}",
+                    f"cbr {_fmt_cbr(cbr)}" if cbr else None,
+                    f"train SNR {info.get('train_snr_db', '?')} dB" if kind != "task_model" else None,
+                    f"channel {info.get('channel', 'awgn')}" if kind != "task_model" else None,
+                    f"PSNR {info['psnr_db']:.2f} dB ({info.get('psnr_on', 'test')})" if "psnr_db" in info else None,
+                    f"accuracy {info['accuracy']:.3f}" if "accuracy" in info else None]
+            print(f"  {name:28s} " + ", ".join(b for b in bits if b))
     return 0
 
 
@@ -103,7 +111,8 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     from semcom.channels import create_channel
     from semcom.data.io import load_image, save_image
     from semcom.evaluation.systems import build_link
-    from semcom.metrics.quality import quality_metrics
+    from semcom.metrics.quality import quality_metrics, quality_notes
+    from semcom.settings import parse_run_options
     from semcom.zoo import DEFAULT_PRETRAINED, has_pretrained
 
     torch.set_num_threads(args.threads)
@@ -130,8 +139,9 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     channel = create_channel(args.channel, **_parse_params(args.param))
     image = load_image(args.image)[None]
     gen = torch.Generator().manual_seed(args.seed)
+    run = link.resolve_settings(**parse_run_options(args.run)).as_dict()
     t0 = time.perf_counter()
-    result = link.transmit(image, channel, snr_db, generator=gen)
+    result = link.transmit(image, channel, snr_db, generator=gen, **{k: v for k, v in run.items() if v is not None})
     elapsed = time.perf_counter() - t0
     m = quality_metrics(image, result.images)
     _, _, h, w = image.shape
@@ -139,10 +149,21 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     print(f"channel     {json.dumps(channel.describe())}  SNR {snr_db:g} dB")
     print(f"image       {args.image} ({w}x{h})")
     print(f"PSNR        {m['psnr'][0].item():.2f} dB")
-    print(f"SSIM        {m['ssim'][0].item():.4f}")
-    print(f"MS-SSIM     {m['ms_ssim'][0].item():.4f} ({m['ms_ssim_db'][0].item():.2f} dB)")
+    notes = quality_notes(h, w)
+    if "ssim" in notes:
+        print(f"SSIM        n/a ({notes['ssim']})")
+    else:
+        print(f"SSIM        {m['ssim'][0].item():.4f}")
+    if "ms_ssim" in notes:
+        print(f"MS-SSIM     n/a ({notes['ms_ssim']})")
+    else:
+        print(f"MS-SSIM     {m['ms_ssim'][0].item():.4f} ({m['ms_ssim_db'][0].item():.2f} dB)")
     print(f"CBR         {result.cbr[0].item():.5f} ({int(result.channel_uses[0])} channel uses)")
+    if run:
+        print("settings    " + ", ".join(f"{k}={'as configured' if v is None else v}" for k, v in run.items()))
     for key, value in result.extras.items():
+        if key == "settings":
+            continue
         shown = _scalar(value)
         if shown is not None:
             print(f"{key:11s} {shown}")
@@ -227,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cbr", help="channel bandwidth ratio k/n, e.g. 1/16 (systems built by cbr)")
     s.add_argument("--codec", help="digital system: image codec (see `semcom models`)")
     s.add_argument("--mcs", type=int, help="digital system: fixed MCS index (default: auto)")
+    s.add_argument("--run", action="append", metavar="NAME=VALUE",
+                   help="run-time setting of the system (repeatable; see `semcom models`), e.g. mcs=9")
     s.add_argument("--seed", type=int, default=0, help="seed of the channel's randomness")
     s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     s.add_argument("-o", "--output", help="write the reconstruction here (PNG)")
