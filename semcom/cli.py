@@ -1,4 +1,4 @@
-"""The ``semcom`` command line: ``semcom channels|models|transmit|train|evaluate|bench``.
+"""The ``semcom`` command line: ``semcom channels|models|transmit|train|evaluate|bench|reproduce``.
 
 Every user error (a :class:`~semcom.errors.SemcomError`) is printed as one line,
 ``error: ...``, with exit status 2; never a traceback.
@@ -214,6 +214,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from semcom.evaluation.reproduce import RECIPES, run_recipe
+
+    if args.list or not args.name:
+        for name in RECIPES.names():
+            print(f"{name:14s} {RECIPES.help(name)}")
+        return 0
+    argv = ["reproduce", args.name] + ([f"--limit {args.limit}"] if args.limit else []) + \
+        (["--train"] if args.train else []) + [f"--set {s}" for s in args.set or []]
+    out = run_recipe(args.name, out=args.out, limit=args.limit, train=args.train, overrides=args.set or [],
+                     argv=argv)
+    print(f"results: {out} (README.md, manifest.json)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from semcom.evaluation.bench import run_bench
 
@@ -264,6 +279,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config", help="YAML config (see configs/eval/)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("reproduce", help="run a registered recipe into results/NAME/ (`--list` names them)")
+    s.add_argument("name", nargs="?", help="recipe name, e.g. baselines")
+    s.add_argument("--list", action="store_true", help="list the recipes")
+    s.add_argument("--limit", type=int, help="images per evaluation (default: each recipe's own)")
+    s.add_argument("--train", action="store_true", help="run the recipe's training configs first "
+                   "(default: use the zoo's weights)")
+    s.add_argument("--out", help="output folder (default results/NAME)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a key of every evaluation config, e.g. snr_db=[10]")
+    s.set_defaults(func=cmd_reproduce)
 
     s = sub.add_parser("bench", help="benchmarks: `semcom bench models|digital ...`")
     s.add_argument("what", nargs="?", default="models", help="models | digital")

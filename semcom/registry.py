@@ -8,11 +8,12 @@ them with ``REGISTRY.create("name", **kwargs)``.
 from __future__ import annotations
 
 import difflib
-import importlib
 import fnmatch
-from typing import Any, Callable, Iterator, TypeVar
+import importlib
+import inspect
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
-from semcom.errors import UnknownNameError
+from semcom.errors import SemcomError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -69,6 +70,34 @@ class Registry:
         """Build the component registered under ``name`` with keyword arguments."""
         return self.get(name)(**kwargs)
 
+    def accepted_kwargs(self, name: str) -> list[str] | None:
+        """Keyword arguments the factory of ``name`` takes (``self`` left out), or None
+        when it takes ``**kwargs`` or its signature cannot be read."""
+        return accepted_kwargs(self.get(name))
+
+    def check_kwargs(self, name: str, kwargs: Mapping[str, Any], what: str | None = None,
+                     reserved: tuple[str, ...] = ()) -> None:
+        """Raise one clear :class:`SemcomError` if ``kwargs`` holds an argument the
+        factory of ``name`` does not take (or one the caller sets itself, ``reserved``).
+
+        Args:
+            name: registered name.
+            kwargs: the keyword arguments about to be passed (only the keys are read).
+            what: how the message names the component (default ``"<kind> 'name'"``).
+            reserved: keys the caller fills in itself, refused even if accepted.
+        """
+        accepted = self.accepted_kwargs(name)
+        bad = sorted(k for k in kwargs if k in reserved or (accepted is not None and k not in accepted))
+        if not bad:
+            return
+        what = what or f"{self.kind} {name!r}"
+        takes = ", ".join(a for a in (accepted or []) if a not in reserved) or "no arguments"
+        close = difflib.get_close_matches(bad[0], accepted or [], n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close and close[0] not in reserved else ""
+        if bad == ["cbr"] and "cbr" not in reserved:
+            raise SemcomError(f"{what} has no cbr setting (it takes: {takes})")
+        raise SemcomError(f"{what} does not take {', '.join(bad)}{hint} (it takes: {takes})")
+
     def names(self, pattern: str = "*") -> list[str]:
         """Sorted registered names matching a shell-style ``pattern``."""
         self._load()
@@ -91,7 +120,22 @@ class Registry:
         return len(self._entries)
 
 
+def accepted_kwargs(factory: Callable[..., Any]) -> list[str] | None:
+    """Keyword arguments ``factory`` takes, or None when it takes ``**kwargs`` (or its
+    signature cannot be read, e.g. a builtin)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                 inspect.Parameter.KEYWORD_ONLY) and p.name != "self"]
+
+
 CHANNELS = Registry("channel", autoload=("semcom.channels",))
 SYSTEMS = Registry("system", autoload=("semcom.models",))
 CODECS = Registry("codec", autoload=("semcom.codecs",))
 DATASETS = Registry("dataset", autoload=("semcom.data",))
+#: classifiers and other task models measured on reconstructions (checkpoint kind ``task_model``)
+TASK_MODELS = Registry("task model")

@@ -41,6 +41,26 @@ def item_image(item: Any, where: str = "dataset item") -> Tensor:
     return item.float()
 
 
+def item_label(item: Any) -> int | None:
+    """The class label of one dataset item, or None when it has none.
+
+    Args:
+        item: ``(image, label, ...)`` with an integer label, ``{"image": ..., "label": ...}``,
+            or a bare image (no label).
+    """
+    if isinstance(item, dict):
+        label = item.get("label")
+    elif isinstance(item, (tuple, list)) and len(item) > 1:
+        label = item[1]
+    else:
+        return None
+    if isinstance(label, Tensor) and label.numel() == 1 and not label.is_floating_point():
+        return int(label)
+    if isinstance(label, int) and not isinstance(label, bool):
+        return label
+    return None
+
+
 def collate_images(batch: Sequence[Any]) -> Any:
     """Stack items that are images ``(3, H, W)`` or tuples ``(image, *rest)`` of one size.
 

@@ -1,7 +1,9 @@
 """Evaluation: sweeps over systems x channels x SNRs x CBRs, result tables and plots.
 
 ``semcom evaluate CONFIG`` calls :func:`evaluate`; see :mod:`semcom.evaluation.config`
-for the config format and :mod:`semcom.evaluation.results` for the columns written.
+for the config format (run-time settings, metrics, plots, envelope, BD tables),
+:mod:`semcom.evaluation.results` for the columns written, :mod:`semcom.evaluation.tables`
+for the reductions and :mod:`semcom.evaluation.reproduce` for ``semcom reproduce NAME``.
 """
 
 from semcom.evaluation.config import EvalConfig

@@ -5,6 +5,11 @@ lossless CIFAR-10 test images and on Kodak (AWGN at the model's training SNR, or
 for models trained over an SNR range), encoder/decoder latency at 512x768 (batch 1,
 median after warm-up), MACs at 512x768 and parameters. ``semcom bench digital`` runs the
 digital-baseline sweep (see :mod:`semcom.evaluation.bench_digital`).
+
+Both take run-time settings as ``--run NAME=VALUE`` (repeatable), passed to every
+``transmit`` and to the MACs/latency measurement (encoder-side settings to the encoder,
+decoder-side ones to the decoder); every benched model must declare them (pick models
+with ``--only``).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ def _eval_snr(info: dict[str, Any]) -> float:
     return float(snr) if not isinstance(snr, (list, tuple)) else 10.0
 
 
-def dataset_psnr(model: Any, images: list[torch.Tensor], snr_db: float, batch: int, seed: int) -> float:
-    """Mean per-image PSNR (dB) of ``model`` over ``images`` through AWGN at ``snr_db``."""
+def dataset_psnr(model: Any, images: list[torch.Tensor], snr_db: float, batch: int, seed: int,
+                 **settings: Any) -> float:
+    """Mean per-image PSNR (dB) of ``model`` over ``images`` (each ``(3, H, W)``) through
+    AWGN at ``snr_db``, with run-time ``settings`` passed to ``transmit``."""
     from semcom.channels import create_channel
     from semcom.conventions import psnr
 
@@ -35,7 +42,7 @@ def dataset_psnr(model: Any, images: list[torch.Tensor], snr_db: float, batch: i
     values = []
     for i in range(0, len(images), batch):
         x = torch.stack(images[i:i + batch])
-        res = model.transmit(x, channel, snr_db, torch.Generator().manual_seed(seed + i))
+        res = model.transmit(x, channel, snr_db, torch.Generator().manual_seed(seed + i), **settings)
         values.append(psnr(x, res.images))
     return float(torch.cat(values).mean())
 
@@ -51,9 +58,9 @@ def load_images(name: str, limit: int | None) -> list[torch.Tensor]:
 
 def bench_models(argv: Sequence[str]) -> int:
     """Benchmark every shipped checkpoint; prints a table and writes JSON."""
-    from semcom.metrics.complexity import count_macs, count_parameters, median_latency
-    from semcom.models import load_model
-    from semcom.zoo import list_pretrained
+    from semcom.metrics.complexity import count_parameters, encoder_decoder_costs
+    from semcom.settings import parse_run_options
+    from semcom.zoo import build, list_pretrained
 
     p = argparse.ArgumentParser(prog="semcom bench models")
     p.add_argument("--cifar-limit", type=int, default=None, help="CIFAR-10 test images (default all 1,000)")
@@ -61,35 +68,39 @@ def bench_models(argv: Sequence[str]) -> int:
     p.add_argument("--repeats", type=int, default=5, help="latency repeats")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", default="*", help="shell pattern of zoo names")
+    p.add_argument("--run", action="append", metavar="NAME=VALUE",
+                   help="run-time setting of the models (repeatable; see `semcom models`)")
     p.add_argument("-o", "--out", default="results/bench_models.json")
     args = p.parse_args(list(argv))
+    run = parse_run_options(args.run)
     torch.set_num_threads(args.threads)
 
     import fnmatch
 
-    zoo = {k: v for k, v in list_pretrained().items() if fnmatch.fnmatch(k, args.only)}
+    zoo = {k: v for k, v in list_pretrained("system").items() if fnmatch.fnmatch(k, args.only)}
     if not zoo:
         raise SemcomError("no shipped checkpoints match; see `semcom models`")
+    models = {name: build(entry["path"]) for name, entry in zoo.items()}
+    for name, model in models.items():
+        model.resolve_settings(**run)  # every model must take the settings, before any work
     cifar = load_images("cifar10", args.cifar_limit)
     kodak = load_images("kodak", args.kodak_limit)
     rows = []
     x = torch.rand(1, 3, 512, 768, generator=torch.Generator().manual_seed(0))
     for name, entry in zoo.items():
-        model = load_model(entry["path"])
+        model = models[name]
         snr = _eval_snr(entry["info"])
         t0 = time.perf_counter()
         row: dict[str, Any] = {"name": name, "system": entry["system"], "cbr": entry["config"].get("cbr"),
-                               "eval_snr_db": snr, "params": count_parameters(model)}
-        row["psnr_cifar10"] = dataset_psnr(model, cifar, snr, 100, 0)
-        row["psnr_kodak"] = dataset_psnr(model, kodak, snr, 1, 0)
-        s = torch.full((1,), snr)
-        with torch.no_grad():
-            enc = model.encode(x, s)
-            row["macs_encoder_512x768"] = count_macs(model.encode, x, s)
-            row["macs_decoder_512x768"] = count_macs(model.decode, enc.symbols, s, enc.side)
-            row["latency_encode_s"] = median_latency(model.encode, x, s, warmup=1, repeats=args.repeats)
-            row["latency_decode_s"] = median_latency(model.decode, enc.symbols, s, enc.side,
-                                                     warmup=1, repeats=args.repeats)
+                               "eval_snr_db": snr, "params": count_parameters(model),
+                               "settings": model.resolve_settings(**run).as_dict()}
+        row["psnr_cifar10"] = dataset_psnr(model, cifar, snr, 100, 0, **run)
+        row["psnr_kodak"] = dataset_psnr(model, kodak, snr, 1, 0, **run)
+        costs = encoder_decoder_costs(model, x, torch.full((1,), snr), warmup=1, repeats=args.repeats, **run)
+        row["macs_encoder_512x768"] = costs["macs_encoder"]
+        row["macs_decoder_512x768"] = costs["macs_decoder"]
+        row["latency_encode_s"] = costs["latency_encode_s"]
+        row["latency_decode_s"] = costs["latency_decode_s"]
         row["bench_seconds"] = time.perf_counter() - t0
         rows.append(row)
         print(f"{name:30s} cbr {row['cbr']:.4f}  SNR {snr:4.1f} dB  CIFAR-10 {row['psnr_cifar10']:.2f} dB  "
@@ -99,6 +110,7 @@ def bench_models(argv: Sequence[str]) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "processor": platform.processor(), "threads": args.threads,
+            "run": run,
             "torch": torch.__version__, "cifar10_images": len(cifar), "kodak_images": len(kodak), "rows": rows}
     out.write_text(json.dumps(meta, indent=2))
     print(f"wrote {out}")

@@ -4,6 +4,8 @@ Runs image codec + 5G NR LDPC + QAM (auto MCS from the BLER tables, up to 9
 retransmissions) through :func:`semcom.evaluation.sweep.run_sweep` for each codec,
 channel, SNR and CBR budget, writes the sweep's CSV/JSON/plots, then reports LDPC
 decoding throughput (information bits per second) and the time to send one image.
+``--run NAME=VALUE`` passes a run-time setting of the digital link (``--run mcs=9``);
+a comma-separated value is a sweep axis (``--run mcs=5,9,14``).
 """
 
 from __future__ import annotations
@@ -61,11 +63,38 @@ def one_image_seconds(codec: str = "hevc", snr_db: float = 10.0, cbr: float = 0.
             "first_s": first, "cached_s": again}
 
 
+def run_axes(items: Sequence[str] | None) -> dict[str, Any]:
+    """``--run`` options as a system spec's ``run`` mapping: ``mcs=9`` -> ``{"mcs": "9"}``,
+    ``mcs=5,9`` -> ``{"mcs": ["5", "9"]}`` (values are validated by the link's settings)."""
+    from semcom.settings import parse_run_options
+
+    out: dict[str, Any] = {}
+    for name, value in parse_run_options(items).items():
+        parts = [v.strip() for v in value.split(",") if v.strip()]
+        out[name] = parts if len(parts) > 1 else value
+    return out
+
+
+def _swept(rows: Sequence[dict[str, Any]]) -> set[str]:
+    values: dict[str, set[str]] = {}
+    for r in rows:
+        for k, v in r.items():
+            if k.startswith("run."):
+                values.setdefault(k, set()).add(repr(v))
+    return {k for k, v in values.items() if len(v) > 1}
+
+
+def _run_label(row: dict[str, Any], swept: set[str]) -> str:
+    """The system label plus the values of the swept settings (``hevc+5G LDPC mcs=9``)."""
+    return row["system"] + "".join(f" {k[4:]}={row[k]}" for k in sorted(swept) if k in row)
+
+
 def psnr_tables(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown tables of mean PSNR (dB), one per channel and CBR budget: a row per
     system, a column per SNR; lost images count at their gray substitute, and
     ``(n% lost)`` gives the share of images lost."""
     snrs = sorted({float(r["snr_db"]) for r in rows})
+    swept = _swept(rows)
     out = []
     for channel in dict.fromkeys(r["channel"] for r in rows):
         for cbr in sorted({float(r["cbr_requested"]) for r in rows if r["channel"] == channel}):
@@ -74,10 +103,10 @@ def psnr_tables(rows: Sequence[dict[str, Any]]) -> str:
                        f"{min(float(r['cbr']) for r in sel):.4f}-{max(float(r['cbr']) for r in sel):.4f})\n")
             out.append("| system | " + " | ".join(f"{x:g}" for x in snrs) + " |")
             out.append("|---|" + "---|" * len(snrs))
-            for system in dict.fromkeys(r["system"] for r in sel):
+            for system in dict.fromkeys(_run_label(r, swept) for r in sel):
                 cells = []
                 for x in snrs:
-                    hit = [r for r in sel if r["system"] == system and float(r["snr_db"]) == x]
+                    hit = [r for r in sel if _run_label(r, swept) == system and float(r["snr_db"]) == x]
                     if not hit:
                         cells.append("")
                         continue
@@ -100,8 +129,11 @@ def bench_digital(argv: Sequence[str]) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--workers", type=int, default=2,
                    help="processes sending images in parallel (default 2: one per core here)")
+    p.add_argument("--run", action="append", metavar="NAME=VALUE",
+                   help="run-time setting of the digital link, e.g. mcs=9 or mcs=5,9,14 (a sweep axis)")
     p.add_argument("--out", default="results/bench_digital")
     args = p.parse_args(list(argv))
+    run = run_axes(args.run)
     torch.set_num_threads(args.threads)
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
     cbrs = [float(c) for c in args.cbr.split(",")]
@@ -109,7 +141,7 @@ def bench_digital(argv: Sequence[str]) -> int:
         "name": "bench-digital",
         "dataset": {"name": "kodak", **({"limit": args.limit} if args.limit else {})},
         "systems": [{"system": "digital", "codec": c, "cbr": cbrs, "label": f"{c}+5G LDPC",
-                     "workers": args.workers} for c in codecs],
+                     "workers": args.workers, **({"run": run} if run else {})} for c in codecs],
         "channels": [c.strip() for c in args.channels.split(",")],
         "snr_db": [float(s) for s in args.snr.split(",")],
         "batch_size": 24, "seed": 0, "out_dir": args.out, "threads": args.threads,
@@ -120,8 +152,9 @@ def bench_digital(argv: Sequence[str]) -> int:
     sweep_s = time.perf_counter() - t0
     print(f"\nsweep: {len(rows)} points in {sweep_s:.0f} s")
     print(f"{'system':18s} {'channel':10s} {'snr':>5s} {'cbr req':>8s} {'cbr':>7s} {'PSNR':>6s} {'fail':>5s}")
+    swept = _swept(rows)
     for r in rows:
-        print(f"{r['system']:18s} {r['channel']:10s} {r['snr_db']:5.1f} {r['cbr_requested']:8.4f} "
+        print(f"{_run_label(r, swept):18s} {r['channel']:10s} {r['snr_db']:5.1f} {r['cbr_requested']:8.4f} "
               f"{r['cbr']:7.4f} {r['psnr']:6.2f} {r.get('failure_rate') or 0:5.2f}")
     print(psnr_tables(rows))
     thr = ldpc_throughput()

@@ -16,6 +16,20 @@ noise realisations to average::
     repeats: 2          # noise realisations averaged per image
     seed: 0
     out_dir: results/kodak_uncoded
+    metrics: [psnr, ssim, {name: lpips, weights: PATH}, {name: accuracy, classifier: PATH}]
+
+Run-time settings (``run:`` in a system spec, see :mod:`semcom.evaluation.systems`)
+become sweep axes and ``run.NAME`` result columns::
+
+    systems:
+      - {system: digital, codec: hevc, cbr: 0.04, run: {mcs: [5, 9, 14, 19]}}
+    plots: [{x: mcs, y: psnr}]          # extra plots; psnr_vs_<setting>.png comes anyway
+    envelope: {over: mcs, metric: psnr, max_overshoot: 0.05}  # best row per (system, cbr,
+                                         # channel, snr) within 5 % of the budget: envelope.csv
+    bd: {anchor: ConvJSCC, metric: psnr} # BD-CBR / BD-PSNR of every curve vs the anchor: bd.csv
+
+Metrics come from :mod:`semcom.metrics.registry` (``psnr`` always); ``accuracy`` and
+``f1`` need a labelled dataset.
 
 ``${VAR}`` / ``${VAR:-default}`` are expanded in every string. A relative
 ``dataset.root`` or ``checkpoint`` written in a file is relative to the file's folder
@@ -37,9 +51,12 @@ from typing import Any, Sequence
 from semcom.configfile import apply_override, check_keys, copy_tree, expand_env, read_config_file, resolve_path
 from semcom.conventions import check_snr_db
 from semcom.errors import SemcomError
+from semcom.evaluation.tables import parse_plots, parse_reduction
 
-#: per-image quality metrics a sweep can compute (``ms_ssim`` also reports ``ms_ssim_db``)
+#: the default metrics of a sweep (every name of :data:`semcom.metrics.registry.METRICS` works)
 METRICS = ("psnr", "ssim", "ms_ssim")
+#: row columns a plot can use as its x axis besides run-time settings
+PLOT_X = ("snr_db", "cbr", "channel_uses")
 
 #: top-level keys of a config, with their defaults (``None``: required or unset)
 DEFAULTS: dict[str, Any] = {
@@ -55,6 +72,9 @@ DEFAULTS: dict[str, Any] = {
     "device": "cpu",
     "threads": None,
     "metrics": list(METRICS),
+    "plots": None,
+    "envelope": None,
+    "bd": None,
 }
 
 _CHANNEL_KEYS = ("name", "params", "label")
@@ -107,7 +127,12 @@ class EvalConfig:
         out_dir: where results.csv/json and the plots go.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         threads: torch CPU threads (None: leave as is).
-        metrics: subset of :data:`METRICS`.
+        metrics: metric entries (a name, or ``{"name": ..., **options}``), PSNR first.
+        plots: extra plots ``{"x": column or setting, "y": metric column, "name": file}``.
+        envelope: ``{"over": setting, "metric": column, "max_overshoot": fraction}`` or None
+            (see :func:`semcom.evaluation.tables.envelope`).
+        bd: ``{"anchor": label, "metric": column}`` or None (see
+            :func:`semcom.evaluation.tables.bd_table`).
         name: free-form name shown in plot titles.
     """
 
@@ -121,8 +146,18 @@ class EvalConfig:
     out_dir: str = "results/eval"
     device: str = "cpu"
     threads: int | None = None
-    metrics: list[str] = field(default_factory=lambda: list(METRICS))
+    metrics: list[Any] = field(default_factory=lambda: list(METRICS))
+    plots: list[dict[str, str]] = field(default_factory=list)
+    envelope: dict[str, Any] | None = None
+    bd: dict[str, str] | None = None
     name: str = "eval"
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Registry names of the configured metrics."""
+        from semcom.metrics.registry import metric_name
+
+        return [metric_name(m) for m in self.metrics]
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -146,6 +181,9 @@ class EvalConfig:
             device=_device(merged["device"]),
             threads=None if merged["threads"] is None else _positive_int("threads", merged["threads"]),
             metrics=_metrics(merged["metrics"]),
+            plots=parse_plots(merged["plots"]),
+            envelope=parse_reduction("envelope", merged["envelope"], ("over", "metric", "max_overshoot")),
+            bd=parse_reduction("bd", merged["bd"], ("anchor", "metric")),
         )
 
     @classmethod
@@ -195,12 +233,16 @@ class EvalConfig:
             "out_dir": self.out_dir,
             "device": self.device,
             "threads": self.threads,
-            "metrics": list(self.metrics),
+            "metrics": copy_tree(self.metrics),
+            "plots": copy_tree(self.plots),
+            "envelope": copy_tree(self.envelope),
+            "bd": copy_tree(self.bd),
         }
 
 
 def resolve_file_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make the relative ``dataset.root`` and system ``checkpoint`` paths written in a
+    """Make the relative ``dataset.root``, system ``checkpoint`` and metric ``weights`` /
+    ``classifier`` paths (a classifier with a ``/``; else it is a zoo name) written in a
     config file absolute against ``base``, the file's folder (env expanded first)."""
     dataset = raw.get("dataset")
     if isinstance(dataset, dict) and isinstance(dataset.get("root"), str):
@@ -209,6 +251,12 @@ def resolve_file_paths(raw: dict[str, Any], base: Path) -> None:
     for spec in systems if isinstance(systems, list) else []:
         if isinstance(spec, dict) and isinstance(spec.get("checkpoint"), str):
             spec["checkpoint"] = resolve_path(spec["checkpoint"], base)
+    metrics = raw.get("metrics")
+    for entry in metrics if isinstance(metrics, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("weights"), str):
+            entry["weights"] = resolve_path(entry["weights"], base)
+        if isinstance(entry, dict) and isinstance(entry.get("classifier"), str) and "/" in entry["classifier"]:
+            entry["classifier"] = resolve_path(entry["classifier"], base)  # a path, not a zoo name
 
 
 # ------------------------------------------------------------------- validation
@@ -259,20 +307,10 @@ def _device(value: Any) -> str:
     return text
 
 
-def _metrics(value: Any) -> list[str]:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    out: list[str] = []
-    for v in values:
-        key = str(v).lower().replace("-", "_")
-        if key == "ms_ssim_db":
-            key = "ms_ssim"
-        if key not in METRICS:
-            raise SemcomError(f"unknown metric {v!r} (known: {', '.join(METRICS)})")
-        if key not in out:
-            out.append(key)
-    if "psnr" not in out:
-        out.insert(0, "psnr")  # every row and plot is built on PSNR
-    return out
+def _metrics(value: Any) -> list[Any]:
+    from semcom.metrics.registry import metric_entries
+
+    return metric_entries(value)
 
 
 def _dataset(value: Any) -> DatasetSpec | None:

@@ -7,6 +7,12 @@ A system spec is a mapping::
     {"checkpoint": "semcom/zoo/weights/convjscc_cifar10_cbr1-12_snr7", "label": "ConvJSCC"}
     {"pretrained": "adjscc_hr_cbr1-16"}                        # a zoo name
     {"link": my_link, "label": "mine"}                         # a Link object (Python only)
+    {"system": "digital", "codec": "hevc", "run": {"mcs": [5, 9, 14]}}   # run-time settings
+
+``run`` holds run-time settings (the link's ``settings``, see :mod:`semcom.settings`):
+a list is a sweep axis (every combination of the lists is one point), a scalar is fixed.
+They are passed to ``link.transmit`` and never rebuild the model; they are validated
+against the link's declared settings when the sweep builds it, before any transmission.
 
 ``label`` is the display name in tables and plots. Specs that share a label form one
 curve in the PSNR-vs-CBR plot (e.g. one checkpoint per CBR of one architecture).
@@ -16,10 +22,10 @@ is fixed by its config, so a ``cbr`` given with a checkpoint must match it.
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -27,9 +33,10 @@ from semcom.conventions import parse_cbr
 from semcom.errors import SemcomError
 from semcom.link import Link
 from semcom.registry import SYSTEMS
+from semcom.settings import Setting, resolve_settings
 
 #: keys of a system spec that are not constructor arguments
-RESERVED_KEYS = ("system", "checkpoint", "pretrained", "label", "cbr", "link")
+RESERVED_KEYS = ("system", "checkpoint", "pretrained", "label", "cbr", "link", "run")
 _SOURCES = ("checkpoint", "pretrained", "link")
 
 
@@ -44,6 +51,9 @@ class SystemUnderTest:
             or systems without a CBR setting).
         source: checkpoint path or zoo name it was loaded from ("" if built by name).
         spec: the single-CBR spec it was built from.
+        runs: the run-time settings of each point: ``(given, resolved)`` pairs, ``given``
+            what ``transmit`` receives (validated values of the spec's ``run``), ``resolved``
+            every declared setting with defaults filled (``[({}, {...defaults})]`` without ``run``).
     """
 
     label: str
@@ -51,6 +61,17 @@ class SystemUnderTest:
     cbr_requested: float | None
     source: str
     spec: dict[str, Any]
+    runs: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=lambda: [({}, {})])
+
+    @property
+    def settings(self) -> tuple[Setting, ...]:
+        """The run-time settings the link declares."""
+        return tuple(getattr(self.link, "settings", ()) or ())
+
+    @property
+    def swept(self) -> list[str]:
+        """Names of the settings the spec gives more than one value."""
+        return [k for k, v in _check_run(self.spec).items() if len(v) > 1]
 
     @property
     def system_name(self) -> str:
@@ -59,26 +80,32 @@ class SystemUnderTest:
 
 
 # ---------------------------------------------------------------------- systems
-def _factory(name: str) -> Callable[..., Any]:
-    return SYSTEMS.get(name)  # the registry imports semcom.models on first use
+def _check_run(spec: dict[str, Any]) -> dict[str, list[Any]]:
+    """The ``run`` mapping of a spec as name -> list of values (a scalar is one value)."""
+    run = spec.get("run")
+    if run is None:
+        return {}
+    if not isinstance(run, dict):
+        raise SemcomError(f"system {describe_spec(spec)}: run must be a mapping of run-time settings "
+                          f"like {{mcs: 9, rho_dec: [0.2, 0.5]}}, got {run!r}")
+    out: dict[str, list[Any]] = {}
+    for name, value in run.items():
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not values:
+            raise SemcomError(f"system {describe_spec(spec)}: run.{name} is an empty list")
+        if any(isinstance(v, (dict, list, tuple)) for v in values):
+            raise SemcomError(f"system {describe_spec(spec)}: run.{name} values must be scalars, got {value!r}")
+        if len({repr(v) for v in values}) != len(values):
+            raise SemcomError(f"system {describe_spec(spec)}: run.{name} lists a value twice")
+        out[str(name)] = values
+    return out
 
 
-def _check_kwargs(what: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    """A clear error for constructor arguments ``factory`` does not take."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return
-    allowed = [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                    inspect.Parameter.KEYWORD_ONLY) and p.name != "self"]
-    bad = sorted(k for k in kwargs if k not in allowed)
-    if bad:
-        takes = ", ".join(allowed) or "no arguments"
-        if bad == ["cbr"]:
-            raise SemcomError(f"{what} has no cbr setting (it takes: {takes})")
-        raise SemcomError(f"{what} does not take {', '.join(bad)} (it takes: {takes})")
+def run_grid(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of a spec's run-time settings (``run: {a: [1, 2], b: 3}`` ->
+    ``[{a: 1, b: 3}, {a: 2, b: 3}]``), in the order written; ``[{}]`` without ``run``."""
+    run = _check_run(spec)
+    return [dict(zip(run, combo)) for combo in itertools.product(*run.values())]
 
 
 def _cbr_values(spec: dict[str, Any]) -> list[float | None]:
@@ -119,10 +146,11 @@ def validate_system_spec(spec: Any) -> dict[str, Any]:
         if not isinstance(spec["link"], Link):
             raise SemcomError(f"system {describe_spec(spec)}: link must be a semcom Link, "
                               f"got {type(spec['link']).__name__}")
-        extra = sorted(k for k in spec if k not in ("link", "label"))
+        extra = sorted(k for k in spec if k not in ("link", "label", "run"))
         if extra:
-            raise SemcomError(f"system {describe_spec(spec)}: a ready-made link takes only a label, "
-                              f"not {', '.join(extra)}")
+            raise SemcomError(f"system {describe_spec(spec)}: a ready-made link takes only a label and "
+                              f"run settings, not {', '.join(extra)}")
+        _check_run(spec)
         return spec
     for key in ("system", "label", "checkpoint", "pretrained"):
         if spec.get(key) is not None and not isinstance(spec[key], (str, Path)):
@@ -134,8 +162,9 @@ def validate_system_spec(spec: Any) -> dict[str, Any]:
         kwargs = {k: v for k, v in spec.items() if k not in RESERVED_KEYS}
         if spec.get("cbr") is not None:
             kwargs["cbr"] = None
-        _check_kwargs(f"system {name!r}", _factory(str(name)), kwargs)
+        SYSTEMS.check_kwargs(str(name), kwargs, what=f"system {name!r}")
     _cbr_values(spec)
+    _check_run(spec)
     return spec
 
 
@@ -164,8 +193,9 @@ def pretrained_base_path(name: str) -> Path:
 
 
 def _load_checkpoint_link(path: str | Path, spec: dict[str, Any]) -> Link:
-    """Rebuild a checkpoint's system; ``spec`` kwargs override its config."""
-    from semcom.zoo.checkpoint import load_checkpoint, read_checkpoint_meta
+    """Rebuild a checkpoint's system (:func:`semcom.zoo.load_built`); ``spec`` kwargs
+    override its config, and a ``cbr`` must match the one it was built for."""
+    from semcom.zoo import load_built, read_checkpoint_meta
 
     meta = read_checkpoint_meta(path)
     system = str(meta["system"])
@@ -179,22 +209,7 @@ def _load_checkpoint_link(path: str | Path, spec: dict[str, Any]) -> Link:
         elif abs(parse_cbr(fixed) - float(spec["cbr"])) > 1e-9:
             raise SemcomError(f"checkpoint {path} was built for cbr {parse_cbr(fixed):.6g}, "
                               f"not the requested {float(spec['cbr']):.6g}; list one checkpoint per cbr")
-    _check_kwargs(f"system {system!r} (checkpoint {path})", _factory(system), overrides)
-    import semcom.models as models
-    load_model = getattr(models, "load_model", None)
-    if load_model is not None and not overrides:
-        return load_model(path)
-    # overrides change the rebuilt system (e.g. its equalizer), so rebuild it here
-    ckpt = load_checkpoint(path)
-    model = SYSTEMS.create(system, **{**ckpt.config, **overrides})
-    own = model.state_dict()
-    state = {k: v.to(own[k].dtype) if k in own and own[k].is_floating_point() else v
-             for k, v in ckpt.tensors.items()}  # weights may ship in float16
-    try:
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, KeyError) as e:
-        raise SemcomError(f"checkpoint {path} does not fit system {system!r}: {str(e).splitlines()[0]}") from None
-    return model
+    return load_built(path, overrides)
 
 
 def build_link(spec: dict[str, Any], device: str | torch.device = "cpu") -> Link:
@@ -222,10 +237,14 @@ def build_link(spec: dict[str, Any], device: str | torch.device = "cpu") -> Link
     elif one.get("checkpoint"):
         link = _load_checkpoint_link(Path(str(one["checkpoint"])).expanduser(), one)
     else:
+        from semcom.zoo import build
+
         kwargs = {k: v for k, v in one.items() if k not in RESERVED_KEYS}
         if one.get("cbr") is not None:
             kwargs["cbr"] = one["cbr"]
-        link = _factory(str(one["system"]))(**kwargs)
+        if str(one["system"]) not in SYSTEMS:
+            SYSTEMS.get(str(one["system"]))  # the registry's error, with close matches
+        link = build(str(one["system"]), **kwargs)
     if not isinstance(link, Link):
         raise SemcomError(f"system {describe_spec(spec)} did not build a Link (got {type(link).__name__})")
     if isinstance(link, torch.nn.Module):
@@ -274,8 +293,30 @@ def build_systems(specs: list[dict[str, Any]], device: str | torch.device = "cpu
         if current.count(key) > 1:
             cbr_text = "" if key[1] is None else f" at cbr {key[1]:.6g}"
             raise SemcomError(f"system {key[0]!r}{cbr_text} is listed twice; give the entries different labels")
-    return [SystemUnderTest(label=label, link=build_link(one, device), cbr_requested=cbr,
-                            source=source, spec=one) for one, label, cbr, source in entries]
+    out = []
+    for one, label, cbr, source in entries:
+        link = build_link(one, device)
+        out.append(SystemUnderTest(label=label, link=link, cbr_requested=cbr, source=source, spec=one,
+                                   runs=resolve_runs(link, one, label)))
+    return out
+
+
+def resolve_runs(link: Link, spec: dict[str, Any], label: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Validate every combination of ``spec["run"]`` against ``link.settings``.
+
+    Returns:
+        ``(given, resolved)`` per combination, see :attr:`SystemUnderTest.runs`.
+
+    Raises:
+        SemcomError: a setting the link does not declare, or a value of the wrong type
+            or out of range (named with the system's label).
+    """
+    specs = tuple(getattr(link, "settings", ()) or ())
+    out = []
+    for combo in run_grid(spec):
+        resolved = resolve_settings(specs, combo, owner=f"system {label!r}").as_dict()
+        out.append(({k: resolved[k] for k in combo}, resolved))
+    return out
 
 
 # --------------------------------------------------------------------- channels

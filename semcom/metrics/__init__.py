@@ -1,5 +1,7 @@
 """Metrics: image quality, LPIPS, task accuracy, Bjontegaard deltas and complexity.
 
+Sweeps pick theirs by name from :data:`METRICS` (:mod:`semcom.metrics.registry`).
+
 Conventions (``shared/design/conventions.md``): image metrics are per image, ``(B,)``,
 on outputs clamped to ``[0, 1]`` and rounded to 8 bits; BD-rate/BD-CBR are in percent
 with the cubic fit over log-rate; MACs are FLOPs / 2.
@@ -27,12 +29,18 @@ from semcom.metrics.quality import (
     ms_ssim_num_scales,
     psnr,
     quality_metrics,
+    quality_notes,
     ssim,
 )
+from semcom.metrics.registry import METRICS, Metric, build_metric
 from semcom.metrics.task import macro_f1, top1_accuracy
 
 __all__ = [
     "LPIPS",
+    "METRICS",
+    "Metric",
+    "build_metric",
+    "quality_notes",
     "ComplexityReport",
     "bd_cbr",
     "bd_psnr",

@@ -37,6 +37,7 @@ __all__ = [
     "ComplexityReport",
     "count_macs",
     "count_parameters",
+    "encoder_decoder_costs",
     "measure_complexity",
     "median_latency",
     "parameter_bytes",
@@ -244,3 +245,38 @@ def measure_complexity(
         warmup=int(warmup),
         repeats=int(repeats),
     )
+
+
+def encoder_decoder_costs(model: Any, images: Tensor, snr_db: Tensor, warmup: int = 1, repeats: int = 5,
+                          **settings: Any) -> dict[str, float]:
+    """MACs and median latency of a JSCC model's encoder and decoder at run-time settings.
+
+    ``settings`` are validated against the model's declared ``settings``; the encoder
+    receives its side's (and the link's) settings, the decoder its own, as in
+    ``transmit``.
+
+    Args:
+        model: a :class:`~semcom.models.base.JSCCModel` (``encode``/``decode``).
+        images: ``(1, 3, H, W)`` in ``[0, 1]`` (batch 1 by convention), H and W multiples
+            of ``model.size_multiple``.
+        snr_db: ``(1,)`` SNR in dB.
+        warmup, repeats: latency protocol (see :func:`median_latency`).
+
+    Returns:
+        ``{"macs_encoder", "macs_decoder", "latency_encode_s", "latency_decode_s"}``.
+
+    Raises:
+        SemcomError: an unknown or invalid setting.
+    """
+    run = model.resolve_settings(**settings)
+    enc_kw, dec_kw = run.encoder(), run.decoder()
+    with torch.no_grad():
+        enc = model.encode(images, snr_db, **enc_kw)
+        return {
+            "macs_encoder": count_macs(model.encode, images, snr_db, **enc_kw),
+            "macs_decoder": count_macs(model.decode, enc.symbols, snr_db, enc.side, **dec_kw),
+            "latency_encode_s": median_latency(model.encode, images, snr_db, warmup=warmup, repeats=repeats,
+                                               **enc_kw),
+            "latency_decode_s": median_latency(model.decode, enc.symbols, snr_db, enc.side, warmup=warmup,
+                                               repeats=repeats, **dec_kw),
+        }

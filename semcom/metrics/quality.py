@@ -20,7 +20,11 @@ A 32 x 32 image gets ``L = 2`` (32 and 16 px) with weights
 ``(0.0448, 0.2856) / 0.3304``. See :func:`ms_ssim_num_scales`. Such numbers are not
 comparable with five-scale MS-SSIM on large images; tables state the image size.
 Images whose short side is under 11 px (SSIM and MS-SSIM alike) use the largest odd
-window that fits, with a single scale.
+window that fits, with a single scale. Under :data:`MIN_SSIM_SIDE` (3 px) the window
+would be one pixel, whose variances and covariance are zero, so SSIM's structure term
+is undefined: :func:`ssim` and :func:`ms_ssim` raise a clear error there, and
+:func:`quality_metrics` returns NaN for them, with the reason in :func:`quality_notes`
+(PSNR is still computed, down to 1 x 1).
 
 Odd sizes are halved as ``pytorch_msssim`` does it, by 2x2 average pooling with one
 zero-padded row/column (counted in the average), so image borders darken slightly at
@@ -45,6 +49,7 @@ __all__ = [
     "ms_ssim_num_scales",
     "psnr",
     "quality_metrics",
+    "quality_notes",
     "ssim",
     "ssim_window_size",
 ]
@@ -54,6 +59,8 @@ MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 #: Gaussian window size (taps) and standard deviation (px) of SSIM.
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
+#: smallest short side (px) SSIM and MS-SSIM are defined on (a 3-px window)
+MIN_SSIM_SIDE = 3
 _K = (0.01, 0.03)
 _DATA_RANGE = 1.0
 
@@ -76,6 +83,23 @@ def _check_pair(reference: Tensor, reconstruction: Tensor, quantize: bool = True
     if not quantize:
         return reference.float(), reconstruction.float()
     return quantize_8bit(reference.float()), quantize_8bit(reconstruction.float())
+
+
+def quality_notes(height: int, width: int) -> dict[str, str]:
+    """Why a metric cannot be computed on an ``height x width`` image: metric name ->
+    one-line reason (``{}`` when every metric can). E.g. ``{"ssim": "image smaller than
+    3x3 px (SSIM needs a 3-px window)", "ms_ssim": ...}`` for a 1 x 1 image."""
+    if min(int(height), int(width)) >= MIN_SSIM_SIDE:
+        return {}
+    why = f"image smaller than {MIN_SSIM_SIDE}x{MIN_SSIM_SIDE} px (SSIM needs a {MIN_SSIM_SIDE}-px window)"
+    return {"ssim": why, "ms_ssim": why, "ms_ssim_db": why}
+
+
+def _check_size(x: Tensor, metric: str) -> None:
+    notes = quality_notes(x.shape[-2], x.shape[-1])
+    if metric in notes:
+        raise SemcomError(f"{metric.upper().replace('_', '-')} is undefined on {x.shape[-2]}x{x.shape[-1]} "
+                          f"images: {notes[metric]}")
 
 
 def ssim_window_size(height: int, width: int) -> int:
@@ -118,6 +142,7 @@ def ssim(reference: Tensor, reconstruction: Tensor, quantize: bool = True) -> Te
         ``(B,)`` float32 SSIM in ``[-1, 1]`` (1 for identical images).
     """
     x, y = _check_pair(reference, reconstruction, quantize)
+    _check_size(x, "ssim")
     window = ssim_window_size(x.shape[-2], x.shape[-1])
     out = pytorch_msssim.ssim(
         x, y, data_range=_DATA_RANGE, size_average=False, win_size=window,
@@ -162,6 +187,7 @@ def ms_ssim(reference: Tensor, reconstruction: Tensor, quantize: bool = True) ->
         ``(B,)`` float32 MS-SSIM in ``[0, 1]`` (1 for identical images).
     """
     x, y = _check_pair(reference, reconstruction, quantize)
+    _check_size(x, "ms_ssim")
     height, width = x.shape[-2], x.shape[-1]
     scales = ms_ssim_num_scales(height, width)
     window = ssim_window_size(height, width)
@@ -191,14 +217,14 @@ def quality_metrics(reference: Tensor, reconstruction: Tensor) -> dict[str, Tens
 
     Returns:
         ``{"psnr": dB, "ssim": ..., "ms_ssim": ..., "ms_ssim_db": dB}``, each ``(B,)``.
-        LPIPS needs a weights file and is computed separately
-        (:func:`semcom.metrics.lpips.lpips_distance`).
+        A metric the image is too small for is NaN; :func:`quality_notes` says why
+        (SSIM and MS-SSIM under 3 x 3 px). LPIPS needs a weights file and is computed
+        separately (:func:`semcom.metrics.lpips.lpips_distance`).
     """
-    _check_pair(reference, reconstruction)
+    x, _ = _check_pair(reference, reconstruction)
+    out = {"psnr": psnr(reference, reconstruction)}
+    if quality_notes(x.shape[-2], x.shape[-1]):
+        nan = torch.full((x.shape[0],), float("nan"))
+        return {**out, "ssim": nan, "ms_ssim": nan.clone(), "ms_ssim_db": nan.clone()}
     ms = ms_ssim(reference, reconstruction)
-    return {
-        "psnr": psnr(reference, reconstruction),
-        "ssim": ssim(reference, reconstruction),
-        "ms_ssim": ms,
-        "ms_ssim_db": ms_ssim_to_db(ms),
-    }
+    return {**out, "ssim": ssim(reference, reconstruction), "ms_ssim": ms, "ms_ssim_db": ms_ssim_to_db(ms)}

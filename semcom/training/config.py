@@ -10,14 +10,25 @@ A config file looks like::
     val_data: {name: cifar10, root: ..., split: test, limit: 1000}
     channel: {name: awgn}                       # name + channel parameters
     snr_db: [0, 20]                             # fixed (10), range [lo, hi], or {choices: [1, 4, 7]}
-    loss: mse                                   # or ms-ssim (1 - MS-SSIM)
-    optimizer: {lr: 1.0e-4}
+    loss: mse                                   # or {name: ..., **kw}: see semcom.training.objective
+    modes: {quantize: ste}                      # optional: model.set_modes(...) (training switches)
+    freeze: ["encoder.*"]                       # optional: parameters not trained (glob on names)
+    optimizer:
+      lr: 1.0e-4
+      groups: [{params: "decoder.*", lr: 3.0e-4}]   # optional: per-pattern learning rates
+    aux_optimizer: {params: "*quantiles*", lr: 1.0e-3}  # optional: on model.aux_loss()
     schedule: {name: cosine, min_lr: 1.0e-5}
     batch_size: 64                              # global: split evenly over DDP ranks
     steps: 10000
     out_dir: runs/convjscc-cifar10
     init_from: convjscc_cifar10_cbr1-12_snr7   # optional: start from these weights (zoo name
-                                                # or checkpoint path; ignored when resuming)
+                                                # or checkpoint path; ignored when resuming),
+                                                # or {path, map, exclude, strict} for a subset
+    threads: 1                                  # CPU threads per process (2 threads on busy
+                                                # cores measured a step 10x slower than 1)
+
+A file may instead chain stages (``stages: [{name: s1, ...}, {name: s2, init_from:
+previous, ...}]``, see :mod:`.stages`); :func:`semcom.training.train` runs them.
 
 Paths:
 
@@ -36,177 +47,24 @@ built); every other section has a fixed set of keys and an unknown key is a
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from semcom import configfile
 from semcom.configfile import check_keys, expand_env, read_config_file, resolve_path
 from semcom.errors import SemcomError
+from semcom.training.specs import (AuxOptimizerSpec, ComponentSpec, DataSpec, OptimizerSpec, ScheduleSpec,  # noqa: F401
+                                   SNRSpec, TrainConfig)
 
-LOSSES = ("mse", "ms-ssim")
 SCHEDULES = ("none", "step", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-# ------------------------------------------------------------------------ sections
-@dataclass
-class ComponentSpec:
-    """A registered component: its ``name`` and the keyword arguments that build it."""
-
-    name: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class DataSpec:
-    """A dataset (or the concatenation of several) and how training samples are cut.
-
-    Attributes:
-        name, root, options: one registered dataset ``create_dataset(name, root, **options)``.
-        sources: several datasets ``[{name, root, **options}, ...]``, concatenated
-            (instead of ``name``/``root``).
-        crop: side of square crops in pixels (random for training, centred for
-            validation); ``None`` uses whole images (they must then share one size).
-        hflip: random horizontal flips (training only).
-        limit: use only the first ``limit`` images (after concatenation; passed on to a
-            single dataset that takes ``limit`` itself, e.g. ``cifar10-jpeg``).
-
-    Random crops belong here (``crop``), not in a dataset's own options (e.g.
-    ``hr-folder``'s ``crop_size``): the trainer seeds every crop from (seed, step,
-    position), which keeps the data identical after a resume.
-    """
-
-    name: str | None = None
-    root: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    sources: list[ComponentSpec | dict] = field(default_factory=list)
-    crop: int | None = None
-    hflip: bool = False
-    limit: int | None = None
-
-    def components(self) -> list[tuple[str, str | None, dict[str, Any]]]:
-        """``[(name, root, options), ...]`` of every dataset to concatenate."""
-        if self.sources:
-            return [(s["name"], s.get("root"), {k: v for k, v in s.items() if k not in ("name", "root")})
-                    for s in self.sources]  # type: ignore[union-attr]
-        return [(self.name, self.root, dict(self.options))]  # type: ignore[list-item]
-
-
-@dataclass
-class SNRSpec:
-    """Training SNR in dB: ``fixed``, a ``range`` sampled uniformly per image, or
-    ``choices`` sampled uniformly per image."""
-
-    fixed: float | None = None
-    range: tuple[float, float] | None = None
-    choices: tuple[float, ...] | None = None
-
-    def default_val_points(self) -> list[float]:
-        """SNRs at which validation reports PSNR when ``val_snr_db`` is not given."""
-        if self.fixed is not None:
-            return [self.fixed]
-        if self.range is not None:
-            lo, hi = self.range
-            return [lo, (lo + hi) / 2, hi] if hi > lo else [lo]
-        return sorted(self.choices or ())
-
-    def to_yaml(self) -> Any:
-        if self.fixed is not None:
-            return self.fixed
-        if self.range is not None:
-            return list(self.range)
-        return {"choices": list(self.choices or ())}
-
-
-@dataclass
-class OptimizerSpec:
-    """Adam(W) settings."""
-
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    grad_clip: float | None = None  # max global gradient norm; None: no clipping
-
-
-@dataclass
-class ScheduleSpec:
-    """Learning-rate schedule, a pure function of the step (see :mod:`.schedules`)."""
-
-    name: str = "none"
-    warmup_steps: int = 0
-    step_size: int | None = None  # "step": multiply by gamma every step_size steps
-    gamma: float = 0.1
-    milestones: list[int] = field(default_factory=list)  # "step": ... or at these steps
-    min_lr: float = 0.0  # "cosine": final learning rate
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; see the module docstring for the file format."""
-
-    model: ComponentSpec
-    data: DataSpec
-    channel: ComponentSpec = field(default_factory=lambda: ComponentSpec("awgn"))
-    snr_db: SNRSpec = field(default_factory=lambda: SNRSpec(fixed=10.0))
-    val_data: DataSpec | None = None
-    val_snr_db: list[float] | None = None
-    val_batch_size: int | None = None
-    loss: str = "mse"
-    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
-    batch_size: int = 32
-    steps: int = 1000
-    val_every: int = 0  # 0: validate only at the end (if val_data is given)
-    ckpt_every: int = 0  # 0: checkpoint only at the end
-    log_every: int = 50
-    out_dir: str = "runs/train"
-    seed: int = 0
-    num_workers: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    deterministic: bool = True
-    find_unused_parameters: bool = False
-    imports: list[str] = field(default_factory=list)  # modules to import (plugins registering components)
-    init_from: str | None = None  # zoo name or model checkpoint whose weights start a fresh run
-    crash_after_step: int | None = None  # testing: os._exit right after this step (and its checkpoint)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as the plain mapping a file would hold (round-trips through
-        :func:`config_from_dict`)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, ComponentSpec):
-                v = {"name": v.name, **v.kwargs}
-            elif isinstance(v, DataSpec):
-                v = _data_to_dict(v)
-            elif isinstance(v, SNRSpec):
-                v = v.to_yaml()
-            elif dataclasses.is_dataclass(v):
-                v = {k: (list(x) if isinstance(x, tuple) else x) for k, x in dataclasses.asdict(v).items()}
-            out[f.name] = copy.deepcopy(v)
-        return out
-
-
-def _data_to_dict(d: DataSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if d.sources:
-        out["sources"] = [dict(s) for s in d.sources]  # type: ignore[arg-type]
-    else:
-        out["name"], out["root"] = d.name, d.root
-        out.update(d.options)
-    out.update(crop=d.crop, hflip=d.hflip, limit=d.limit)
-    return out
-
-
 # ------------------------------------------------------------------------ loading
-def _resolve_roots(raw: dict[str, Any], base: Path) -> None:
+def resolve_roots(raw: dict[str, Any], base: Path) -> None:
     """Make relative dataset roots absolute against ``base`` (the config's directory)."""
     for section in ("data", "val_data"):
         spec = raw.get(section)
@@ -245,7 +103,7 @@ def load_config(source: str | Path | dict[str, Any] | TrainConfig,
     else:
         path = Path(source)
         raw = read_config_file(path)
-        _resolve_roots(raw, path.resolve().parent)
+        resolve_roots(raw, path.resolve().parent)
     return config_from_dict(apply_overrides(raw, overrides))
 
 
@@ -371,7 +229,59 @@ def _optimizer(raw: Any) -> OptimizerSpec:
     o.eps = _num(d.get("eps", o.eps), "optimizer.eps", float, 0, exclusive=True)
     o.weight_decay = _num(d.get("weight_decay", o.weight_decay), "optimizer.weight_decay", float, 0)
     o.grad_clip = _opt_num(d.get("grad_clip", o.grad_clip), "optimizer.grad_clip", float, 0, exclusive=True)
+    groups = d.get("groups") or []
+    if not isinstance(groups, list):
+        raise SemcomError(f"optimizer.groups must be a list of {{params, lr, weight_decay}}, got {groups!r}")
+    for i, g in enumerate(groups):
+        where = f"optimizer.groups[{i}]"
+        g = _section(g, where)
+        check_keys(g, ("params", "lr", "weight_decay"), where)
+        entry: dict[str, Any] = {"params": _patterns(g.get("params"), f"{where}.params")}
+        if "lr" in g:
+            entry["lr"] = _num(g["lr"], f"{where}.lr", float, 0, exclusive=True)
+        if "weight_decay" in g:
+            entry["weight_decay"] = _num(g["weight_decay"], f"{where}.weight_decay", float, 0)
+        o.groups.append(entry)
     return o
+
+
+def _patterns(value: Any, key: str) -> list[str]:
+    """A glob pattern or a non-empty list of them."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(p, str) and p for p in value):
+        raise SemcomError(f"{key} must be a parameter-name pattern or a list of them, got {value!r}")
+    return list(value)
+
+
+def _aux_optimizer(raw: Any) -> AuxOptimizerSpec:
+    d = _section(raw, "aux_optimizer")
+    check_keys(d, [f.name for f in dataclasses.fields(AuxOptimizerSpec)], "aux_optimizer")
+    spec = AuxOptimizerSpec(params=_patterns(d.get("params"), "aux_optimizer.params"))
+    spec.lr = _num(d.get("lr", spec.lr), "aux_optimizer.lr", float, 0, exclusive=True)
+    betas = d.get("betas", spec.betas)
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2 or any(not 0 <= _num(b, "aux_optimizer.betas") < 1
+                                                                      for b in betas):
+        raise SemcomError(f"aux_optimizer.betas must be two numbers in [0, 1), got {betas!r}")
+    spec.betas = (float(betas[0]), float(betas[1]))
+    spec.eps = _num(d.get("eps", spec.eps), "aux_optimizer.eps", float, 0, exclusive=True)
+    return spec
+
+
+def _loss(raw: Any) -> str | dict[str, Any]:
+    """The loss as given (a name or ``{name, ...}``); its terms are checked when the
+    trainer builds the objective (:func:`semcom.training.objective.build_objective`)."""
+    from semcom.training.losses import LOSSES
+
+    if isinstance(raw, str) and raw:
+        LOSSES.get(raw)  # an unknown name fails here, with the known ones
+        return raw.lower()
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        for term in raw.get("terms") or [] if raw["name"].lower() == "sum" else [raw]:
+            if isinstance(term, dict) and isinstance(term.get("name"), str):
+                LOSSES.get(term["name"])
+        return dict(raw)
+    raise SemcomError(f"loss must be a name (mse, ms-ssim, ...) or {{name: ..., ...}}, got {raw!r}")
 
 
 def _schedule(raw: Any) -> ScheduleSpec:
@@ -404,6 +314,9 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
         SemcomError: an unknown key (named), a missing required key, or a bad value.
     """
     raw = expand_env(_section(raw, "config"))
+    if "stages" in raw:
+        raise SemcomError("this config chains stages: run it with semcom.training.train (or semcom train), "
+                          "which runs each stage in turn")
     check_keys(raw, _TOP_KEYS, "")
     for required in ("model", "data"):
         if raw.get(required) is None:
@@ -422,7 +335,14 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
         v = v if isinstance(v, list) else [v]
         cfg.val_snr_db = [_num(x, "val_snr_db") for x in v]
     cfg.val_batch_size = _opt_num(raw.get("val_batch_size"), "val_batch_size", int, 1)
-    cfg.loss = _str(raw.get("loss", cfg.loss), "loss", LOSSES)
+    cfg.loss = _loss(raw.get("loss", cfg.loss))
+    modes = raw.get("modes") or {}
+    if not isinstance(modes, dict):
+        raise SemcomError(f"modes must be a mapping of training-mode switches, got {modes!r}")
+    cfg.modes = dict(modes)
+    cfg.freeze = _patterns(raw["freeze"], "freeze") if raw.get("freeze") else []
+    if raw.get("aux_optimizer") is not None:
+        cfg.aux_optimizer = _aux_optimizer(raw["aux_optimizer"])
     if "optimizer" in raw:
         cfg.optimizer = _optimizer(raw["optimizer"])
     if "schedule" in raw:
@@ -444,7 +364,10 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
         imports = [imports]
     cfg.imports = [_str(m, "imports") for m in imports]
     if raw.get("init_from") is not None:
-        cfg.init_from = _str(raw["init_from"], "init_from")
+        from semcom.zoo.loading import InitSpec
+
+        InitSpec.from_config(raw["init_from"])  # checks the form
+        cfg.init_from = raw["init_from"] if isinstance(raw["init_from"], str) else dict(raw["init_from"])
     cfg.crash_after_step = _opt_num(raw.get("crash_after_step"), "crash_after_step", int, 1)
     return cfg
 

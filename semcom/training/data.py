@@ -12,14 +12,14 @@ the same pixels at every step.
 from __future__ import annotations
 
 import hashlib
-import inspect
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from semcom.data.collate import item_image
+from semcom.data.collate import item_image, item_label
 from semcom.errors import SemcomError
 from semcom.training.config import DataSpec
 
@@ -31,28 +31,8 @@ def derive_seed(*parts: Any) -> int:
 
 
 # ---------------------------------------------------------------------- building
-def accepted_kwargs(factory: Callable[..., Any]) -> list[str] | None:
-    """Keyword arguments ``factory`` accepts, or None when it takes ``**kwargs``."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return [n for n, p in params.items()
-            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-
-
-def check_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any], where: str, what: str,
-                 reserved: tuple[str, ...] = ()) -> None:
-    """Raise :class:`SemcomError` naming the first key of ``kwargs`` that ``factory`` does
-    not accept (or that the trainer sets itself, ``reserved``)."""
-    accepted = accepted_kwargs(factory)
-    for key in kwargs:
-        if key in reserved or (accepted is not None and key not in accepted):
-            shown = [a for a in (accepted or []) if a not in reserved]
-            raise SemcomError(f"unknown config key '{where}.{key}': {what} accepts "
-                              f"{', '.join(shown) or 'no arguments'}")
+#: dataset arguments the trainer sets itself (not allowed in a config's data section)
+DATASET_RESERVED = ("root", "transform", "limit")
 
 
 def _create_dataset(name: str, root: str | None, options: dict[str, Any], limit: int | None,
@@ -61,9 +41,8 @@ def _create_dataset(name: str, root: str | None, options: dict[str, Any], limit:
     import semcom.data.labelled  # noqa: F401  (registers the labelled datasets)
     from semcom.registry import DATASETS
 
-    factory = DATASETS.get(name)
-    check_kwargs(factory, options, where, f"dataset {name!r}", reserved=("root", "transform", "limit"))
-    accepted = accepted_kwargs(factory)
+    DATASETS.check_kwargs(name, options, what=f"{where}: dataset {name!r}", reserved=DATASET_RESERVED)
+    accepted = DATASETS.accepted_kwargs(name)
     if limit is not None and accepted is not None and "limit" in accepted:
         options = {**options, "limit": limit}  # lets the dataset skip loading the rest
     try:
@@ -88,8 +67,32 @@ def build_dataset(spec: DataSpec, where: str = "data") -> Dataset:
     return dataset
 
 
+@dataclass
+class Batch:
+    """What one training step reads.
+
+    Attributes:
+        images: ``(B, 3, H, W)`` float32 in ``[0, 1]``.
+        labels: ``(B,)`` int64 class labels when every item of the dataset has one
+            (e.g. CIFAR-10), else None.
+    """
+
+    images: Tensor
+    labels: Tensor | None = None
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> "Batch":
+        """The batch on ``device``."""
+        labels = None if self.labels is None else self.labels.to(device, non_blocking=non_blocking)
+        return Batch(self.images.to(device, non_blocking=non_blocking), labels)
+
+    def pin_memory(self) -> "Batch":
+        """Page-locked copy (used by the ``DataLoader`` with ``pin_memory=True``)."""
+        return Batch(self.images.pin_memory(), None if self.labels is None else self.labels.pin_memory())
+
+
 class TrainSamples(Dataset):
-    """Training view: item ``(index, sample_seed)`` -> randomly cropped/flipped image.
+    """Training view: item ``(index, sample_seed)`` -> ``(image, label)``, the image
+    randomly cropped/flipped, the label an int or None (unlabelled datasets).
 
     The crop offsets and the flip are drawn from a generator seeded by ``sample_seed``,
     so the sample depends only on the key (not on the worker or on earlier samples).
@@ -107,20 +110,21 @@ class TrainSamples(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, key: tuple[int, int]) -> Tensor:
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int | None]:
         from semcom.data.transforms import RandomCrop, RandomHorizontalFlip
 
         index, sample_seed = key
-        image = item_image(self.dataset[index])
+        item = self.dataset[index]
+        image = item_image(item)
         g = torch.Generator().manual_seed(sample_seed)
         if self.crop is not None:
             image = RandomCrop(self.crop, generator=g)(image)
         if self.hflip:
             image = RandomHorizontalFlip(generator=g)(image)
-        return image.contiguous()
+        return image.contiguous(), item_label(item)
 
-    def __getitems__(self, keys: list[tuple[int, int]]) -> Tensor | list[Tensor]:
-        """A whole batch (the ``DataLoader`` asks for one at a time): ``(B, 3, H, W)``.
+    def __getitems__(self, keys: list[tuple[int, int]]) -> Batch | list[tuple[Tensor, int | None]]:
+        """A whole batch (the ``DataLoader`` asks for one at a time): a :class:`Batch`.
 
         Uncropped images of an untransformed in-memory array (CIFAR-10) are read as one
         tensor and flipped with the same per-sample draws as :meth:`__getitem__`, so the
@@ -139,7 +143,7 @@ class TrainSamples(Dataset):
             mask = torch.tensor([RandomHorizontalFlip(generator=torch.Generator().manual_seed(seed)).draw()
                                  for _, seed in keys], dtype=torch.bool)
             images[mask] = images[mask].flip(-1)
-        return images.contiguous()
+        return Batch(images.contiguous(), base.labels[indices].long())
 
 
 class ValSamples(Dataset):
@@ -175,16 +179,19 @@ class ValSamples(Dataset):
         return group_by_size(sizes, batch_size)
 
 
-def collate_images(batch: list[Tensor] | Tensor) -> Tensor:
-    """Stack training images into ``(B, 3, H, W)``; a clear error when sizes differ.
-    A batch already stacked (:meth:`TrainSamples.__getitems__`) passes through."""
-    if isinstance(batch, Tensor):
-        return batch
-    sizes = {tuple(t.shape) for t in batch}
+def collate_samples(samples: list[tuple[Tensor, int | None]] | Batch) -> Batch:
+    """Stack ``(image, label)`` samples into a :class:`Batch` (labels kept only when every
+    sample has one); a clear error when image sizes differ. A batch already stacked
+    (:meth:`TrainSamples.__getitems__`) passes through."""
+    if isinstance(samples, Batch):
+        return samples
+    sizes = {tuple(image.shape) for image, _ in samples}
     if len(sizes) > 1:
         raise SemcomError(f"training images differ in size ({', '.join(map(str, sorted(sizes)[:3]))}); "
                           "set data.crop to cut them to one size")
-    return torch.stack(batch)
+    labels = [label for _, label in samples]
+    stacked = None if any(label is None for label in labels) else torch.tensor(labels, dtype=torch.int64)
+    return Batch(torch.stack([image for image, _ in samples]), stacked)
 
 
 # ---------------------------------------------------------------------- ordering

@@ -5,7 +5,8 @@ whose tensors are
 
 * ``model.<name>``: the model's state dict;
 * ``optim.state.<param id>.<name>``: the optimizer's per-parameter tensors (Adam's
-  ``step``, ``exp_avg``, ``exp_avg_sq``);
+  ``step``, ``exp_avg``, ``exp_avg_sq``); ``aux_optim.state.*`` likewise for an
+  auxiliary optimizer when the run has one;
 * ``rng.torch``, ``rng.cuda.<i>``, ``rng.numpy``: random-generator states;
 
 and whose JSON ``info["training"]`` holds the step, the optimizer's param groups and
@@ -31,9 +32,9 @@ import torch
 from torch import Tensor
 
 from semcom.errors import CheckpointError
-from semcom.zoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, sha256_file
+from semcom.zoo.checkpoint import load_checkpoint, save_checkpoint, sha256_file
+from semcom.zoo.loading import TRAINING_FORMAT, model_state_of  # noqa: F401  (model_state_of re-exported)
 
-TRAINING_FORMAT = "semcom-training-state/1"
 LAST = "last"
 STAGING = "last.next"
 
@@ -43,14 +44,14 @@ def _pair(base: Path) -> tuple[Path, Path]:
 
 
 # ------------------------------------------------------------------ optimizer state
-def optimizer_state_to_flat(state_dict: dict[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Split ``optimizer.state_dict()`` into tensors (``optim.state.<pid>.<name>``) and JSON."""
+def optimizer_state_to_flat(state_dict: dict[str, Any], prefix: str = "optim") -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Split ``optimizer.state_dict()`` into tensors (``<prefix>.state.<pid>.<name>``) and JSON."""
     tensors: dict[str, Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
     for pid, entry in state_dict["state"].items():
         for name, value in entry.items():
             if isinstance(value, Tensor):
-                tensors[f"optim.state.{int(pid)}.{name}"] = value
+                tensors[f"{prefix}.state.{int(pid)}.{name}"] = value
             else:
                 scalars.setdefault(str(int(pid)), {})[name] = value
     groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
@@ -58,12 +59,13 @@ def optimizer_state_to_flat(state_dict: dict[str, Any]) -> tuple[dict[str, Tenso
     return tensors, {"param_groups": groups, "scalars": scalars}
 
 
-def optimizer_state_from_flat(tensors: dict[str, Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+def optimizer_state_from_flat(tensors: dict[str, Tensor], meta: dict[str, Any], prefix: str = "optim") -> dict[str, Any]:
     """Inverse of :func:`optimizer_state_to_flat`."""
     state: dict[int, dict[str, Any]] = {}
+    head = f"{prefix}.state."
     for key, value in tensors.items():
-        if key.startswith("optim.state."):
-            pid, name = key[len("optim.state."):].split(".", 1)
+        if key.startswith(head):
+            pid, name = key[len(head):].split(".", 1)
             state.setdefault(int(pid), {})[name] = value
     for pid, entry in meta.get("scalars", {}).items():
         state.setdefault(int(pid), {}).update(entry)
@@ -118,20 +120,28 @@ class TrainingState:
     system: str
     model_config: dict[str, Any]
     info: dict[str, Any]
+    aux_optimizer_state: dict[str, Any] | None = None
 
 
 def save_training_state(out_dir: str | Path, step: int, model_state: dict[str, Tensor],
                         optimizer_state: dict[str, Any], system: str, model_config: dict[str, Any],
-                        extra: dict[str, Any] | None = None) -> Path:
-    """Write ``out_dir/last`` crash-safely (via ``last.next``); returns its base path."""
+                        extra: dict[str, Any] | None = None,
+                        aux_optimizer_state: dict[str, Any] | None = None) -> Path:
+    """Write ``out_dir/last`` crash-safely (via ``last.next``); returns its base path.
+
+    ``aux_optimizer_state`` (an auxiliary optimizer's, see :mod:`.optim`) is stored as
+    ``aux_optim.*`` tensors beside the main optimizer's."""
     out = Path(out_dir)
     tensors = {f"model.{k}": v for k, v in model_state.items()}
     optim_tensors, optim_meta = optimizer_state_to_flat(optimizer_state)
     rng_tensors, rng_meta = rng_state_to_flat()
     tensors.update(optim_tensors)
+    if aux_optimizer_state is not None:
+        aux_tensors, aux_meta = optimizer_state_to_flat(aux_optimizer_state, "aux_optim")
+        tensors.update(aux_tensors)
     tensors.update(rng_tensors)
     training = {"format": TRAINING_FORMAT, "step": int(step), "optimizer": optim_meta, "rng": rng_meta,
-                **(extra or {})}
+                **({"aux_optimizer": aux_meta} if aux_optimizer_state is not None else {}), **(extra or {})}
     save_checkpoint(out / STAGING, tensors, system, model_config, {"training": training})
     staged_st, staged_js = _pair(out / STAGING)
     last_st, last_js = _pair(out / LAST)
@@ -165,15 +175,6 @@ def has_training_state(out_dir: str | Path) -> bool:
     return all(p.is_file() for p in _pair(Path(out_dir) / LAST))
 
 
-def model_state_of(ckpt: Checkpoint) -> dict[str, Tensor]:
-    """The model's state dict in a checkpoint: the ``model.*`` part of a training state
-    (``out_dir/last``), or all tensors of a model checkpoint."""
-    training = ckpt.info.get("training")
-    if isinstance(training, dict) and training.get("format") == TRAINING_FORMAT:
-        return {k[len("model."):]: v for k, v in ckpt.tensors.items() if k.startswith("model.")}
-    return ckpt.tensors
-
-
 def load_training_state(out_dir: str | Path) -> TrainingState:
     """Read and verify ``out_dir/last``.
 
@@ -187,7 +188,9 @@ def load_training_state(out_dir: str | Path) -> TrainingState:
     model_state = model_state_of(ckpt)
     optimizer_state = optimizer_state_from_flat(ckpt.tensors, training["optimizer"])
     rng_tensors = {k: v for k, v in ckpt.tensors.items() if k.startswith("rng.")}
+    aux_meta = training.get("aux_optimizer")
+    aux_state = optimizer_state_from_flat(ckpt.tensors, aux_meta, "aux_optim") if aux_meta else None
     return TrainingState(step=int(training["step"]), model_state=model_state,
                          optimizer_state=optimizer_state, rng_tensors=rng_tensors,
                          rng_meta=training["rng"], system=ckpt.system, model_config=ckpt.config,
-                         info=training)
+                         info=training, aux_optimizer_state=aux_state)

@@ -9,7 +9,13 @@ validates and checkpoints periodically, and writes
 * ``out_dir/final.{safetensors,json}``: the trained model alone, loadable with
   :func:`semcom.models.load_model`;
 * ``out_dir/metrics.jsonl``: one JSON object per log line (``"kind": "train"`` or ``"val"``);
-* ``out_dir/config.yaml``: the resolved config.
+* ``out_dir/config.yaml``: the resolved config;
+* ``out_dir/.lock`` while it runs (:mod:`.lock`): a second run on the folder fails.
+
+The loop only schedules, seeds, logs and checkpoints; one step (forward, objective,
+backward, updates) is :class:`~semcom.training.step.TrainStep`, what it minimizes is
+the :class:`~semcom.training.objective.Objective` built from ``loss``, which parameters
+train and how is :mod:`.optim`, and the logged means are :mod:`.records`.
 
 Reproducibility: everything random is a function of ``(seed, step, rank)``. The data
 order and crops come from :class:`~semcom.training.data.StepBatchSampler`; the SNR draws
@@ -24,8 +30,6 @@ the global batch, split evenly over the ranks).
 from __future__ import annotations
 
 import importlib
-import json
-import math
 import os
 import sys
 import time
@@ -39,12 +43,17 @@ from torch.utils.data import DataLoader
 
 from semcom.conventions import psnr
 from semcom.errors import SemcomError
-from semcom.training.config import DataSpec, SNRSpec, TrainConfig, load_config
-from semcom.training.data import (StepBatchSampler, TrainSamples, ValSamples, build_dataset, check_kwargs,
-                                  collate_images, derive_seed)
+from semcom.training.config import SNRSpec, TrainConfig, load_config
+from semcom.training.data import (DATASET_RESERVED, StepBatchSampler, TrainSamples, build_dataset, collate_samples,
+                                  derive_seed)
 from semcom.training.distributed import DistContext, setup_distributed
-from semcom.training.losses import get_distortion, training_loss
+from semcom.training.lock import RunLock
+from semcom.training.objective import build_objective
+from semcom.training.optim import Optimizers, build_optimizers
+from semcom.training.records import MetricsLog, RunningMeans
 from semcom.training.schedules import learning_rate
+from semcom.training.step import TrainStep
+from semcom.training.validation import validate, validation_batches
 from semcom.training.state import (has_training_state, load_training_state, recover_last, restore_rng_state,
                                    save_training_state)
 from semcom.zoo.checkpoint import as_stored
@@ -74,43 +83,6 @@ def _seed_globals(seed: int) -> None:
     np.random.seed(seed % (1 << 32))
 
 
-def _drain(sums: Tensor, acc: dict[str, Any], steps: int, done: int) -> None:
-    """Add the device-side sums of the last ``steps`` steps to ``acc`` (one sync); fail
-    clearly if the loss stopped being finite."""
-    loss, dist_loss, psnr_db = sums.tolist()
-    sums.zero_()
-    if not (math.isfinite(loss) and math.isfinite(dist_loss)):
-        raise SemcomError(f"training diverged: the loss is not finite by step {done} "
-                          "(lower optimizer.lr or set optimizer.grad_clip)")
-    acc["loss"] += loss
-    acc["distortion"] += dist_loss
-    acc["psnr_db"] += psnr_db
-    acc["n"] += steps
-
-
-class _MetricsLog:
-    """``metrics.jsonl`` of the main process; a resumed run drops lines after its step."""
-
-    def __init__(self, path: Path, start_step: int, enabled: bool) -> None:
-        self.path, self.enabled = path, enabled
-        if not enabled:
-            return
-        kept = []
-        if start_step > 0 and path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    if int(json.loads(line).get("step", 0)) <= start_step:
-                        kept.append(line)
-                except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-                    continue  # a line cut short by a crash
-        path.write_text("".join(line + "\n" for line in kept))
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.enabled:
-            with self.path.open("a") as f:
-                f.write(json.dumps(record, sort_keys=True) + "\n")
-
-
 class _GlobalSettings:
     """Process-wide torch settings the trainer changes, restored when it finishes."""
 
@@ -126,8 +98,18 @@ class _GlobalSettings:
         torch.backends.cudnn.benchmark = self.benchmark
 
 
+def _comparable(section: Any) -> Any:
+    """A config section as stored, without empty entries (``groups: []``), so that a
+    checkpoint written before a key existed compares equal to its default."""
+    stored = as_stored(section)
+    if isinstance(stored, dict):
+        return {k: v for k, v in stored.items() if v not in ([], {}, None)}
+    return stored
+
+
 class Trainer:
-    """Train a registered JSCC model as described by a config.
+    """Train a registered JSCC model as described by a config (one stage; a config with
+    ``stages`` runs through :func:`train`).
 
     Args:
         config: a :class:`TrainConfig`, a mapping, or the path of a config file.
@@ -139,8 +121,8 @@ class Trainer:
     After :meth:`run`, ``trainer.model`` is the trained model (unwrapped from DDP).
 
     Raises:
-        SemcomError: at construction for an invalid config, unknown model/channel/dataset
-            names or arguments, or an import listed in ``imports`` that fails.
+        SemcomError: at construction for an invalid config, unknown model/channel/dataset/
+            loss names or arguments, or an import listed in ``imports`` that fails.
     """
 
     def __init__(self, config: TrainConfig | dict[str, Any] | str | Path, overrides: Sequence[str] = (),
@@ -162,56 +144,72 @@ class Trainer:
         from semcom.channels import create_channel
         from semcom.models.base import JSCCModel
         from semcom.registry import DATASETS, SYSTEMS
+        from semcom.settings import resolve_settings
 
         cfg = self.config
         factory = SYSTEMS.get(cfg.model.name)
         if not (isinstance(factory, type) and issubclass(factory, JSCCModel)):
             raise SemcomError(f"system {cfg.model.name!r} is not a trainable neural JSCC model")
-        check_kwargs(factory, cfg.model.kwargs, "model", f"system {cfg.model.name!r}")
+        SYSTEMS.check_kwargs(cfg.model.name, cfg.model.kwargs, what=f"model: system {cfg.model.name!r}")
+        if cfg.modes:  # the checks set_modes makes, before any work
+            known = [m.name for m in factory.modes]
+            unknown = sorted(set(cfg.modes) - set(known))
+            if unknown:
+                raise SemcomError(f"modes: system {cfg.model.name!r} has no training mode {unknown[0]!r} "
+                                  f"(its modes: {', '.join(known) or 'none'})")
+            resolve_settings(factory.modes, cfg.modes, f"modes: {cfg.model.name}")
         self.channel = create_channel(cfg.channel.name, **cfg.channel.kwargs)
         for where, spec in (("data", cfg.data), ("val_data", cfg.val_data)):
             if spec is None:
                 continue
             for i, (name, _, options) in enumerate(spec.components()):
                 part = f"{where}.sources[{i}]" if spec.sources else where
-                check_kwargs(DATASETS.get(name), options, part, f"dataset {name!r}",
-                             reserved=("root", "transform", "limit"))
-        get_distortion(cfg.loss)
+                DATASETS.check_kwargs(name, options, what=f"{part}: dataset {name!r}", reserved=DATASET_RESERVED)
+        self.objective = build_objective(cfg.loss)
 
     # ---------------------------------------------------------------- building
     def _build_model(self) -> nn.Module:
         from semcom.models import create_model
 
+        cfg = self.config
         try:
-            return create_model(self.config.model.name, **self.config.model.kwargs)
+            model = create_model(cfg.model.name, **cfg.model.kwargs)
         except TypeError as e:
-            raise SemcomError(f"cannot build model {self.config.model.name!r}: {e}") from None
-
-    def _build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        o = self.config.optimizer
-        params = [p for p in model.parameters() if p.requires_grad]
-        if o.weight_decay > 0:  # decoupled weight decay
-            return torch.optim.AdamW(params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
-        return torch.optim.Adam(params, lr=o.lr, betas=o.betas, eps=o.eps)
-
-    def _val_batches(self, spec: DataSpec, ctx: DistContext) -> list[tuple[int, Tensor]]:
-        """This rank's share of the validation batches, loaded once: ``[(batch id, images)]``."""
-        view = ValSamples(build_dataset(spec, "val_data"), spec.crop)
-        size = self.config.val_batch_size or self.config.batch_size
-        batches = view.batches(size)
-        return [(j, torch.stack([view[i] for i in idx]))
-                for j, idx in enumerate(batches) if j % ctx.world_size == ctx.rank]
+            raise SemcomError(f"cannot build model {cfg.model.name!r}: {e}") from None
+        if cfg.modes:
+            model.set_modes(**cfg.modes)
+        return model
 
     # ---------------------------------------------------------------- running
     def run(self) -> Path:
-        """Train to ``config.steps`` (resuming if so configured); returns ``out_dir/final``."""
+        """Train to ``config.steps`` (resuming if so configured); returns ``out_dir/final``.
+
+        Raises:
+            SemcomError: another run holds ``out_dir`` (its lock file), or any failure
+                of the config met while running (data, resume, divergence).
+        """
         ctx = setup_distributed(self.config.device)
         settings = _GlobalSettings()
+        lock = RunLock(self.config.out_dir)
         try:
+            self._lock(ctx, lock)
             return self._run(ctx)
         finally:
+            lock.release()
             settings.restore()
             ctx.close()
+
+    def _lock(self, ctx: DistContext, lock: RunLock) -> None:
+        """The main process takes ``out_dir/.lock``; every rank fails if it cannot."""
+        error: SemcomError | None = None
+        if ctx.is_main:
+            Path(self.config.out_dir).mkdir(parents=True, exist_ok=True)
+            try:
+                lock.acquire()
+            except SemcomError as e:
+                error = e
+        if ctx.all_reduce_sum([1.0 if error else 0.0])[0]:
+            raise error or SemcomError(f"{self.config.out_dir} is in use by another training run")
 
     def _say(self, ctx: DistContext, bar: Any, message: str) -> None:
         if not (self.verbose and ctx.is_main):
@@ -221,18 +219,8 @@ class Trainer:
         else:
             print(message, file=sys.stderr, flush=True)
 
-    def _run(self, ctx: DistContext) -> Path:
-        from tqdm.auto import tqdm
-
-        from semcom.models import save_model
-
+    def _configure_torch(self, device: torch.device) -> None:
         cfg = self.config
-        device = ctx.device
-        out_dir = Path(cfg.out_dir)
-        if ctx.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            recover_last(out_dir)
-        ctx.barrier()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         if cfg.deterministic:
@@ -243,17 +231,31 @@ class Trainer:
         elif device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # training shapes are fixed: pick the fastest kernels
 
+    def _run(self, ctx: DistContext) -> Path:
+        from tqdm.auto import tqdm
+
+        from semcom.models import save_model
+
+        cfg = self.config
+        device = ctx.device
+        out_dir = Path(cfg.out_dir)
+        if ctx.is_main:
+            recover_last(out_dir)
+        ctx.barrier()
+        self._configure_torch(device)
+
         _seed_globals(derive_seed("init", cfg.seed))
         model = self._build_model().to(device)
         self.model = model
         channel = self.channel.to(device)
-        distortion = get_distortion(cfg.loss)
-        optimizer = self._build_optimizer(model)
+        objective = self.objective.to(device)
+        optimizers = build_optimizers(model, cfg)
         train_set = TrainSamples(build_dataset(cfg.data, "data"), cfg.data.crop, cfg.data.hflip)
-        val = self._val_batches(cfg.val_data, ctx) if cfg.val_data is not None else None
+        val = validation_batches(cfg.val_data, cfg.val_batch_size or cfg.batch_size, ctx) \
+            if cfg.val_data is not None else None
         val_points = cfg.val_snr_db or cfg.snr_db.default_val_points()
 
-        start_step = self._maybe_resume(out_dir, model, optimizer)
+        start_step = self._maybe_resume(out_dir, model, optimizers, ctx)
         train_model: nn.Module = model
         if ctx.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -261,13 +263,14 @@ class Trainer:
             train_model = DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=cfg.find_unused_parameters)
+        train_step = TrainStep(train_model, model, objective, optimizers, cfg.optimizer.grad_clip)
 
         sampler = StepBatchSampler(len(train_set), cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size,
                                    start_step, cfg.steps)
         loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.num_workers,
-                            collate_fn=collate_images, pin_memory=device.type == "cuda",
+                            collate_fn=collate_samples, pin_memory=device.type == "cuda",
                             generator=torch.Generator().manual_seed(derive_seed("loader", cfg.seed, ctx.rank)))
-        log = _MetricsLog(out_dir / METRICS, start_step, ctx.is_main)
+        log = MetricsLog(out_dir / METRICS, start_step, ctx.is_main)
         if ctx.is_main:
             import yaml
             (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -277,64 +280,41 @@ class Trainer:
                    desc=out_dir.name, unit="step")
         if start_step:
             self._say(ctx, bar, f"resuming {out_dir} from step {start_step}")
-        elif self._init_path is not None:
-            self._say(ctx, bar, f"starting from the weights of {self._init_path}")
+        elif self._init_summary is not None:
+            self._say(ctx, bar, f"init_from {self._init_source()!r}: {self._init_summary}")
         last_val: dict[str, Any] | None = self._resumed_validation
-        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, distortion, PSNR on device
-        acc = {"loss": 0.0, "distortion": 0.0, "psnr_db": 0.0, "n": 0}  # host sums since the last log
-        pending, t_log = 0, time.perf_counter()
+        running = RunningMeans(objective.labels, optimizers.aux is not None, device)
+        t_log = time.perf_counter()
         log_every = cfg.log_every or cfg.steps
         display_every = max(1, min(log_every, 10))
         model.train()
         try:
-            for step, images in enumerate(loader, start=start_step):
-                images = images.to(device, non_blocking=True)
-                lr = learning_rate(cfg.optimizer.lr, step, cfg.steps, cfg.schedule)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+            for step, batch in enumerate(loader, start=start_step):
+                batch = batch.to(device, non_blocking=True)
+                lrs = [learning_rate(base, step, cfg.steps, cfg.schedule) for base in optimizers.base_lrs]
+                train_step.set_learning_rates(lrs)
                 torch.manual_seed(derive_seed("step", cfg.seed, step, ctx.rank))
                 gen = torch.Generator(device=device).manual_seed(derive_seed("channel", cfg.seed, step, ctx.rank))
-                snr_db = sample_snr(cfg.snr_db, images.shape[0], gen, device)
-                out = train_model(images, channel, snr_db, gen)
-                loss, dist_loss = training_loss(distortion, out["x_hat"], images, out.get("aux"))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.optimizer.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optimizer.grad_clip)
-                optimizer.step()
+                snr_db = sample_snr(cfg.snr_db, batch.images.shape[0], gen, device)
+                out, loss, aux_loss = train_step(batch, channel, snr_db, gen)
                 done = step + 1
                 bar.update(1)
-
-                with torch.no_grad():
-                    sums += torch.stack([loss.detach().double(), dist_loss.detach().double(),
-                                         psnr(images, out["x_hat"].detach()).mean().double()])
-                pending += 1
+                running.add(loss, psnr(batch.images, out["x_hat"].detach()), aux_loss)
                 at_log = done % log_every == 0 or done == cfg.steps
-                if pending == display_every or at_log:
-                    _drain(sums, acc, pending, done)
-                    pending = 0
+                if running.pending == display_every or at_log:
+                    running.drain(done)
                     if show_bar:
-                        bar.set_postfix(loss=f"{acc['loss'] / acc['n']:.4g}",
-                                        psnr=f"{acc['psnr_db'] / acc['n']:.2f}dB")
+                        bar.set_postfix(loss=f"{running.local_mean('loss'):.4g}",
+                                        psnr=f"{running.local_mean('psnr_db'):.2f}dB")
                 if at_log:
-                    n, now = acc["n"], time.perf_counter()
-                    record = {"kind": "train", "step": done, "loss": acc["loss"] / n,
-                              "distortion": acc["distortion"] / n, "psnr_db": acc["psnr_db"] / n, "lr": lr,
-                              "steps_per_s": n / max(now - t_log, 1e-9)}
-                    log.write(record)
-                    if not show_bar:
-                        self._say(ctx, bar, f"step {done}/{cfg.steps}  loss {record['loss']:.5g}  "
-                                            f"psnr {record['psnr_db']:.2f} dB  lr {lr:.3g}  "
-                                            f"{record['steps_per_s']:.2f} steps/s")
-                    acc.update(loss=0.0, distortion=0.0, psnr_db=0.0, n=0)
-                    t_log = now
+                    t_log = self._log_train(ctx, bar, log, running, done, lrs, t_log, start_step, show_bar)
                 if val is not None and ((cfg.val_every and done % cfg.val_every == 0) or done == cfg.steps):
-                    last_val = self._validate(model, channel, val, val_points, ctx, done)
+                    last_val = validate(model, channel, val, val_points, ctx, done, cfg.seed)
                     log.write(last_val)
                     per_snr = ", ".join(f"{k} dB: {v:.2f}" for k, v in last_val["psnr_db_by_snr"].items())
                     self._say(ctx, bar, f"step {done}: validation PSNR {last_val['psnr_db']:.2f} dB ({per_snr})")
                 if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
-                    self._save_last(ctx, out_dir, done, model, optimizer, last_val)
+                    self._save_last(ctx, out_dir, done, model, optimizers, last_val)
                 if cfg.crash_after_step is not None and done == cfg.crash_after_step:
                     sys.stderr.flush()
                     os._exit(3)  # simulated crash (tests of resume): no cleanup at all
@@ -342,22 +322,48 @@ class Trainer:
             bar.close()
 
         if ctx.is_main:
-            save_model(model, out_dir / FINAL, info=self._final_info(ctx, last_val))
+            save_model(model, out_dir / FINAL, info=self._final_info(ctx, last_val, optimizers))
         ctx.barrier()
         self._say(ctx, None, f"wrote {out_dir / FINAL}.safetensors")
         return out_dir / FINAL
 
-    def _maybe_resume(self, out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    def _log_train(self, ctx: DistContext, bar: Any, log: MetricsLog, running: RunningMeans, done: int,
+                   lrs: list[float], t_log: float, start_step: int, show_bar: bool) -> float:
+        """Write one ``train`` record (means over the steps since the last one and over
+        the ranks); returns the time it was taken."""
+        means, steps = running.means(ctx)
+        now = time.perf_counter()
+        record = {"kind": "train", "step": done, **means, "lr": lrs[-1], "steps_averaged": steps,
+                  "steps_per_s": steps / max(now - t_log, 1e-9)}
+        if len(lrs) > 1:
+            record["lrs"] = lrs
+        log.write(record)
+        if not show_bar:
+            note = ""
+            if done - steps == start_step and start_step and steps < (self.config.log_every or self.config.steps):
+                note = f"  (mean of the {steps} steps since the resume at step {start_step})"
+            self._say(ctx, bar, f"step {done}/{self.config.steps}  loss {record['loss']:.5g}  "
+                                f"psnr {record['psnr_db']:.2f} dB  lr {lrs[-1]:.3g}  "
+                                f"{record['steps_per_s']:.2f} steps/s{note}")
+        return now
+
+    def _init_source(self) -> Any:
+        init = self.config.init_from
+        return init.get("path") if isinstance(init, dict) else init
+
+    def _maybe_resume(self, out_dir: Path, model: nn.Module, optimizers: Optimizers, ctx: DistContext) -> int:
         """Restore ``out_dir/last`` (the step it reached), or apply ``init_from`` to a fresh run (0)."""
-        self._resumed_validation, self._init_path = None, None
+        self._resumed_validation, self._init_record, self._init_summary = None, None, None
         exists = has_training_state(out_dir)
         if self.resume is True and not exists:
             raise SemcomError(f"cannot resume: no checkpoint {out_dir / 'last'}.safetensors")
         if not exists or self.resume is False:
             if self.config.init_from is not None:
-                from semcom.models import init_weights_from
+                from semcom.zoo.loading import init_weights_from
 
-                self._init_path = init_weights_from(model, self.config.init_from)
+                report = init_weights_from(model, self.config.init_from)
+                self._init_record = {"source": self._init_source(), **report.to_record()}
+                self._init_summary = report.summary()
             return 0
         state = load_training_state(out_dir)
         if state.system != model.name or state.model_config != as_stored(model.config):
@@ -367,77 +373,77 @@ class Trainer:
         if state.step > self.config.steps:
             raise SemcomError(f"cannot resume from {out_dir / 'last'}: it is at step {state.step}, "
                               f"beyond steps={self.config.steps}")
-        saved = state.info.get("config", {})
-        now = self.config.to_dict()
-        changed = [k for k in ("data", "channel", "snr_db", "loss", "batch_size", "seed", "optimizer", "schedule")
-                   if k in saved and as_stored(saved[k]) != as_stored(now[k])]
-        if changed:
-            warnings.warn(f"resuming {out_dir} with a config that differs from the checkpoint's in "
-                          f"{', '.join(changed)}: the run will not match an uninterrupted one", stacklevel=3)
+        if (state.aux_optimizer_state is None) != (optimizers.aux is None):
+            raise SemcomError(f"cannot resume from {out_dir / 'last'}: the config "
+                              f"{'adds' if optimizers.aux is not None else 'drops'} an aux_optimizer")
+        self._warn_changes(out_dir, state.info, ctx)
         model.load_state_dict(state.model_state, strict=True)
-        optimizer.load_state_dict(state.optimizer_state)
+        try:
+            optimizers.main.load_state_dict(state.optimizer_state)
+            if optimizers.aux is not None:
+                optimizers.aux.load_state_dict(state.aux_optimizer_state)
+        except ValueError as e:  # other parameter groups, freeze patterns or an aux optimizer's share
+            raise SemcomError(f"cannot resume from {out_dir / 'last'}: its optimizer state does not fit the "
+                              f"config's parameter groups ({e}); use another out_dir") from None
         restore_rng_state(state.rng_tensors, state.rng_meta)
         self._resumed_validation = state.info.get("validation")
+        self._init_record = state.info.get("init_from")  # what the run started from, kept over resumes
         return state.step
 
+    def _warn_changes(self, out_dir: Path, saved_info: dict[str, Any], ctx: DistContext) -> None:
+        """Warn (once each) when the resumed run cannot match an uninterrupted one."""
+        saved = saved_info.get("config", {})
+        now = self.config.to_dict()
+        changed = [k for k in ("data", "channel", "snr_db", "loss", "batch_size", "seed", "optimizer", "schedule",
+                               "modes", "freeze", "aux_optimizer")
+                   if k in saved and _comparable(saved[k]) != _comparable(now[k])]
+        if changed:
+            warnings.warn(f"resuming {out_dir} with a config that differs from the checkpoint's in "
+                          f"{', '.join(changed)}: the run will not match an uninterrupted one", stacklevel=4)
+        for key, value in (("world_size", ctx.world_size), ("threads", torch.get_num_threads())):
+            if key in saved_info and saved_info[key] != value:
+                warnings.warn(f"resuming {out_dir} with {key} {value}, the checkpoint was written with "
+                              f"{saved_info[key]}: results will differ slightly from an uninterrupted run",
+                              stacklevel=4)
+
     def _save_last(self, ctx: DistContext, out_dir: Path, step: int, model: nn.Module,
-                   optimizer: torch.optim.Optimizer, last_val: dict[str, Any] | None) -> None:
+                   optimizers: Optimizers, last_val: dict[str, Any] | None) -> None:
         if ctx.is_main:
-            save_training_state(out_dir, step, model.state_dict(), optimizer.state_dict(), model.name,
+            aux_state = optimizers.aux.state_dict() if optimizers.aux is not None else None
+            save_training_state(out_dir, step, model.state_dict(), optimizers.main.state_dict(), model.name,
                                 dict(model.config),
                                 extra={"config": self.config.to_dict(), "world_size": ctx.world_size,
-                                       "validation": last_val})
+                                       "threads": torch.get_num_threads(), "validation": last_val,
+                                       **({"init_from": self._init_record} if self._init_record else {})},
+                                aux_optimizer_state=aux_state)
         ctx.barrier()
 
-    @torch.no_grad()
-    def _validate(self, model: nn.Module, channel: nn.Module, batches: list[tuple[int, Tensor]],
-                  snr_points: list[float], ctx: DistContext, step: int) -> dict[str, Any]:
-        """Mean per-image PSNR (:func:`semcom.conventions.psnr`) at each SNR, over all ranks.
-
-        The channel draws are seeded by (seed, SNR index, batch), so every validation of a
-        run sees the same noise and the numbers are comparable across steps.
-        """
-        model.eval()
-        by_snr: dict[str, float] = {}
-        try:
-            for si, snr in enumerate(snr_points):
-                total, count = 0.0, 0.0
-                for j, images in batches:
-                    images = images.to(ctx.device)
-                    gen = torch.Generator(device=ctx.device).manual_seed(
-                        derive_seed("val", self.config.seed, si, j))
-                    out = model(images, channel, float(snr), gen)
-                    total += float(psnr(images, out["x_hat"]).sum())
-                    count += images.shape[0]
-                total, count = ctx.all_reduce_sum([total, count])
-                by_snr[f"{snr:g}"] = total / max(count, 1.0)
-        finally:
-            model.train()
-        return {"kind": "val", "step": step, "psnr_db": sum(by_snr.values()) / len(by_snr),
-                "psnr_db_by_snr": by_snr}
-
-    def _final_info(self, ctx: DistContext, last_val: dict[str, Any] | None) -> dict[str, Any]:
+    def _final_info(self, ctx: DistContext, last_val: dict[str, Any] | None,
+                    optimizers: Optimizers) -> dict[str, Any]:
         import semcom
 
         cfg = self.config
-        return {"trained_with": "semcom.training", "semcom_version": semcom.__version__,
+        info = {"trained_with": "semcom.training", "semcom_version": semcom.__version__,
                 "steps": cfg.steps, "seed": cfg.seed, "world_size": ctx.world_size,
+                "threads": torch.get_num_threads(),
                 "data": cfg.to_dict()["data"], "channel": {"name": cfg.channel.name, **cfg.channel.kwargs},
-                "snr_db": cfg.snr_db.to_yaml(), "loss": cfg.loss,
-                "validation": last_val, "config": cfg.to_dict(),
-                **({"init_from": self._init_record()} if self._init_path is not None else {})}
-
-    def _init_record(self) -> dict[str, Any]:
-        """What ``init_from`` named, the checkpoint it resolved to and that file's sha256
-        (a zoo name's weights can be replaced later)."""
-        from semcom.zoo.checkpoint import read_checkpoint_meta
-
-        return {"source": self.config.init_from, "path": str(self._init_path),
-                "sha256": read_checkpoint_meta(self._init_path)["sha256"]}
+                "snr_db": cfg.snr_db.to_yaml(), "loss": cfg.loss, "modes": dict(getattr(self.model, "mode", {})),
+                "validation": last_val, "config": cfg.to_dict()}
+        if optimizers.frozen:
+            info["frozen"] = optimizers.frozen
+        if self._init_record is not None:
+            info["init_from"] = self._init_record
+        return info
 
 
 def train(config: TrainConfig | dict[str, Any] | str | Path, overrides: Sequence[str] = (),
           resume: bool | None = None, verbose: bool = True) -> Path:
-    """Train as configured (see :class:`Trainer`); returns the base path of ``out_dir/final``
-    (``final.safetensors`` + ``final.json``, loadable with :func:`semcom.models.load_model`)."""
+    """Train as configured (see :class:`Trainer`; a config with ``stages`` runs each stage
+    in turn, see :mod:`.stages`); returns the base path of the (last stage's)
+    ``out_dir/final`` (``final.safetensors`` + ``final.json``, loadable with
+    :func:`semcom.models.load_model`)."""
+    from semcom.training.stages import has_stages, run_stages
+
+    if has_stages(config):
+        return run_stages(config, overrides, resume=resume, verbose=verbose)
     return Trainer(config, overrides, resume=resume, verbose=verbose).run()

@@ -4,6 +4,16 @@ Each shipped checkpoint is a pair ``NAME.safetensors`` + ``NAME.json`` (see
 :mod:`semcom.zoo.checkpoint`); its JSON ``info`` says what it was trained on, at which
 CBR and SNR, and what PSNR it measured. The file names are the zoo names, so there is
 no second name map to drift out of date.
+
+Each checkpoint has a *kind* (:data:`KINDS`): ``system`` (a link, in
+:data:`~semcom.registry.SYSTEMS`), ``learned_codec`` (an image codec, in
+:data:`~semcom.registry.CODECS`) or ``task_model`` (a classifier measured on
+reconstructions, in :data:`~semcom.registry.TASK_MODELS`), read from ``info["kind"]``;
+checkpoints that do not say are systems (the shipped files are not rewritten, so their
+recorded sha256 still holds).
+
+:func:`build` is the one way to get a system: a registry name, a zoo name or a
+checkpoint path.
 """
 
 from __future__ import annotations
@@ -12,8 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from semcom.errors import UnknownNameError
-from semcom.zoo.checkpoint import read_checkpoint_meta
+from semcom.errors import CheckpointError, SemcomError, UnknownNameError
+from semcom.zoo.checkpoint import checkpoint_files, load_checkpoint, read_checkpoint_meta
 
 #: where shipped weights live; ``SEMCOM_ZOO`` adds a user folder searched first
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -21,14 +31,31 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: what ``semcom transmit`` uses when no system is named (a high-resolution model)
 DEFAULT_PRETRAINED = "adjscc_hr_cbr1-16"
 
+#: what a checkpoint can hold; ``info["kind"]`` says which (default ``system``)
+KINDS = ("system", "learned_codec", "task_model")
+
 
 def _search_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("SEMCOM_ZOO", "").split(os.pathsep) if p]
     return dirs + [WEIGHTS_DIR]
 
 
-def list_pretrained() -> dict[str, dict[str, Any]]:
-    """Zoo name -> ``{"system", "config", "info", "path"}`` for every shipped checkpoint."""
+def checkpoint_kind(meta: dict[str, Any]) -> str:
+    """The kind of a checkpoint from its JSON meta: ``info["kind"]``, default ``system``.
+
+    Raises:
+        CheckpointError: a kind outside :data:`KINDS`.
+    """
+    kind = str((meta.get("info") or {}).get("kind", "system"))
+    if kind not in KINDS:
+        raise CheckpointError(f"checkpoint of {meta.get('system')!r} declares kind {kind!r} "
+                              f"(known: {', '.join(KINDS)})")
+    return kind
+
+
+def list_pretrained(kind: str | None = None) -> dict[str, dict[str, Any]]:
+    """Zoo name -> ``{"system", "kind", "config", "info", "path"}`` for every shipped
+    checkpoint (only those of ``kind`` when given)."""
     out: dict[str, dict[str, Any]] = {}
     for d in reversed(_search_dirs()):
         for js in sorted(d.glob("*.json")):
@@ -36,9 +63,13 @@ def list_pretrained() -> dict[str, dict[str, Any]]:
                 meta = read_checkpoint_meta(js)
             except Exception:  # a stray JSON that is not a checkpoint is not a zoo entry
                 continue
-            out[js.stem] = {"system": meta["system"], "config": meta["config"],
+            try:
+                found = checkpoint_kind(meta)
+            except CheckpointError:
+                continue
+            out[js.stem] = {"system": meta["system"], "kind": found, "config": meta["config"],
                             "info": meta.get("info", {}), "path": str(js.with_suffix(""))}
-    return out
+    return out if kind is None else {k: v for k, v in out.items() if v["kind"] == kind}
 
 
 def pretrained_path(name: str) -> Path:
@@ -53,3 +84,78 @@ def pretrained_path(name: str) -> Path:
 def has_pretrained(name: str) -> bool:
     """Whether the zoo holds ``name``."""
     return name in list_pretrained()
+
+
+def _registry(kind: str) -> Any:
+    from semcom.registry import CODECS, SYSTEMS, TASK_MODELS
+
+    return {"system": SYSTEMS, "learned_codec": CODECS, "task_model": TASK_MODELS}[kind]
+
+
+def load_built(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+    """Rebuild what the checkpoint at ``path`` holds and load its weights strictly
+    (:func:`semcom.zoo.loading.load_weights`; a run's ``out_dir/last`` gives its model part).
+
+    Args:
+        path: checkpoint base path (with or without a suffix).
+        overrides: constructor arguments replacing the checkpoint's config (e.g. the
+            equalizer); checked against the factory's signature first.
+
+    Returns:
+        The built object, an ``nn.Module`` in eval mode.
+
+    Raises:
+        CheckpointError / SemcomError: missing or corrupt files (sha256), an unknown
+            system, arguments it does not take, weights that do not fit.
+    """
+    from semcom.zoo.loading import load_weights, model_state_of
+
+    meta = read_checkpoint_meta(path)
+    kind = checkpoint_kind(meta)
+    registry, system = _registry(kind), str(meta["system"])
+    overrides = dict(overrides or {})
+    registry.check_kwargs(system, overrides, what=f"{registry.kind} {system!r} (checkpoint {path})")
+    ckpt = load_checkpoint(path)
+    try:
+        built = registry.create(system, **{**ckpt.config, **overrides})
+    except TypeError as e:
+        raise CheckpointError(f"checkpoint {ckpt.path}: config does not fit {system!r} ({e})") from None
+    if not hasattr(built, "load_state_dict"):
+        raise CheckpointError(f"checkpoint {ckpt.path}: {registry.kind} {system!r} holds no weights")
+    load_weights(built, model_state_of(ckpt), ckpt.path)
+    return built.eval()
+
+
+def build(source: str | Path, **kwargs: Any) -> Any:
+    """Build a system (or learned codec, or task model) by any of its three names.
+
+    Args:
+        source: a registry name (``"uncoded"``, ``"digital"``: built from ``kwargs``), a
+            zoo name (``semcom models``) or a checkpoint path (``NAME``,
+            ``NAME.safetensors`` or ``NAME.json``), tried in that order.
+        kwargs: constructor arguments; for a checkpoint they replace its config's values
+            (architecture arguments that change the weights' shapes then fail to load).
+
+    Returns:
+        The built object; an ``nn.Module`` from a checkpoint is in eval mode.
+
+    Raises:
+        SemcomError: unknown name and no such checkpoint (one line naming the systems and
+            the zoo), arguments the factory does not take, unreadable checkpoint.
+    """
+    from semcom.registry import SYSTEMS
+
+    text = str(source).strip()
+    if not text:
+        raise SemcomError("build needs a system name, zoo name or checkpoint path")
+    if text in SYSTEMS:
+        SYSTEMS.check_kwargs(text, kwargs)
+        return SYSTEMS.create(text, **kwargs)
+    if has_pretrained(text):
+        return load_built(pretrained_path(text), kwargs)
+    weights, config = checkpoint_files(Path(text).expanduser())
+    if weights.is_file() or config.is_file():
+        return load_built(Path(text).expanduser(), kwargs)
+    zoo = ", ".join(sorted(list_pretrained())) or "none"
+    raise UnknownNameError(f"{text!r} is no system, zoo model or checkpoint "
+                           f"(systems: {', '.join(SYSTEMS.names())}; zoo: {zoo})")

@@ -22,3 +22,16 @@ def test_bench_digital_sweeps_and_times_the_link(shared_data, tmp_path, capsys):
     assert report["one_image"]["first_s"] > 0 and report["one_image"]["codec"] == "jpeg"
     printed = capsys.readouterr().out
     assert "kbit/s" in printed and "| jpeg+5G LDPC | " in printed  # the PSNR table
+
+
+def test_run_options_become_fixed_settings_or_sweep_axes():
+    from semcom.errors import SemcomError
+    from semcom.evaluation.bench_digital import psnr_tables, run_axes
+
+    assert run_axes(["mcs=9"]) == {"mcs": "9"} and run_axes(["mcs=5, 9,14"]) == {"mcs": ["5", "9", "14"]}
+    with pytest.raises(SemcomError, match="--run expects NAME=VALUE"):
+        run_axes(["mcs"])
+    rows = [{"system": "hevc", "channel": "awgn", "cbr_requested": 0.04, "cbr": 0.04, "snr_db": 10.0,
+             "psnr": p, "run.mcs": m, "run.phy_abstraction": False} for m, p in ((5, 30.0), (9, 31.5))]
+    table = psnr_tables(rows)  # one table row per swept value; fixed settings stay out of the label
+    assert "| hevc mcs=5 | 30.00 |" in table and "| hevc mcs=9 | 31.50 |" in table

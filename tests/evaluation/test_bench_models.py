@@ -15,3 +15,12 @@ def test_bench_models_reports_quality_macs_and_latency(shared_data, tmp_path, ca
     assert abs(row["macs_decoder_512x768"] / row["macs_encoder_512x768"] - 1) < 0.05
     assert row["latency_encode_s"] > 0 and row["params"] > 1e5
     assert "convjscc_cifar10_cbr1-12_snr7" in capsys.readouterr().out
+
+
+def test_bench_models_checks_run_settings_before_any_work(tmp_path, capsys):
+    from semcom.cli import main as cli_main
+
+    code = cli_main(["bench", "models", "--only", "convjscc_cifar10_cbr1-12_snr7", "--run", "rho=0.5",
+                     "-o", str(tmp_path / "b.json")])
+    assert code == 2 and not (tmp_path / "b.json").exists()
+    assert "system convjscc has no run-time setting rho" in capsys.readouterr().err

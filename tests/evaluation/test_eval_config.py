@@ -103,10 +103,25 @@ def test_nan_snr_from_an_override():
     ("device", "tpu", "device"),
     ("dataset", {"root": "x"}, "dataset must be a mapping with a name"),
     ("systems", [], "config needs systems"),
+    ("metrics", ["psnr", {"name": "ssim", "window": 3}], "metric 'ssim' does not take window"),
+    ("plots", [{"x": "mcs"}], r"a plot must be a mapping \{x: COLUMN, y: METRIC\}"),
+    ("plots", [{"x": "mcs", "y": "psnr", "colour": "red"}], "unknown key 'colour'"),
+    ("envelope", {"metric": "psnr"}, "envelope must be a mapping like {over: ..., metric: psnr}"),
+    ("bd", {"anchor": "a", "against": "b"}, r"bd: unknown key 'against' \(known: anchor, metric\)"),
+    ("envelope", {"over": "mcs", "max_overshoot": -1}, "envelope.max_overshoot must be a fraction >= 0"),
+    ("systems", [{"system": "uncoded", "run": {"a": [[1]]}}], "run.a values must be scalars"),
 ])
 def test_bad_values(key, value, message):
     with pytest.raises(SemcomError, match=message):
         _load(**{key: value})
+
+
+def test_settings_metrics_and_tables_round_trip():
+    cfg = _load(systems=[{"system": "uncoded", "run": {"x": [1, 2]}}], metrics=["MS-SSIM", {"name": "lpips"}],
+                plots=[{"x": "x", "y": "psnr"}], envelope="x", bd={"anchor": "uncoded"})
+    assert cfg.metrics == ["psnr", "ms_ssim", "lpips"] and cfg.metric_names == ["psnr", "ms_ssim", "lpips"]
+    assert cfg.envelope == {"over": "x", "metric": "psnr"} and cfg.bd == {"anchor": "uncoded", "metric": "psnr"}
+    assert EvalConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
 
 
 def test_bad_overrides():

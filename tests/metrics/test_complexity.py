@@ -100,3 +100,17 @@ def test_measure_complexity_combines_everything() -> None:
     assert report.device == "cpu" and report.threads == torch.get_num_threads()
     assert report.as_dict()["input_shapes"] == [[1, 3, 16, 16]]
     assert "toy @ 1x3x16x16" in str(report)
+
+
+def test_encoder_decoder_costs_route_settings_and_reject_unknown_ones() -> None:
+    from semcom.errors import SemcomError
+    from semcom.metrics.complexity import encoder_decoder_costs
+    from semcom.models import ConvJSCC
+
+    model = ConvJSCC(cbr=1 / 6, widths=[4, 4, 4, 4]).eval()
+    x, snr = torch.rand(1, 3, 32, 32), torch.full((1,), 10.0)
+    costs = encoder_decoder_costs(model, x, snr, warmup=0, repeats=1)
+    assert costs["macs_encoder"] == count_macs(model.encode, x, snr) > 0
+    assert costs["macs_decoder"] > 0 and costs["latency_encode_s"] > 0 and costs["latency_decode_s"] > 0
+    with pytest.raises(SemcomError, match="no run-time setting rho_enc"):
+        encoder_decoder_costs(model, x, snr, rho_enc=0.5)

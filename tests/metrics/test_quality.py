@@ -140,3 +140,18 @@ def test_bad_inputs_raise_semcom_errors() -> None:
         ms_ssim(x[0], x[0])
     with pytest.raises(SemcomError, match="float"):
         quality_metrics(x, (x * 255).to(torch.uint8))
+
+
+@pytest.mark.parametrize("size", [1, 2])
+def test_images_too_small_for_ssim_get_nan_and_a_reason(size: int) -> None:
+    from semcom.metrics.quality import quality_notes
+
+    x = torch.full((2, 3, size, size), 0.5)
+    m = quality_metrics(x, x * 0.9)
+    assert torch.isfinite(m["psnr"]).all() and m["psnr"].shape == (2,)
+    assert all(torch.isnan(m[k]).all() for k in ("ssim", "ms_ssim", "ms_ssim_db"))
+    assert quality_notes(size, 7)["ms_ssim"] == "image smaller than 3x3 px (SSIM needs a 3-px window)"
+    three = torch.rand(2, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert quality_notes(3, 3) == {} and torch.isfinite(quality_metrics(three, three * 0.9)["ssim"]).all()
+    with pytest.raises(SemcomError, match=f"MS-SSIM is undefined on {size}x{size} images"):
+        ms_ssim(x, x)

@@ -62,6 +62,13 @@ def test_round_trip() -> None:
     cfg = load_config(MINIMAL, ["snr_db=[0, 20]", "schedule.name=step", "schedule.milestones=[10, 20]",
                                 "val_data.name=kodak", "val_data.crop=64"])
     assert config_from_dict(cfg.to_dict()) == cfg
+    staged = load_config({**MINIMAL, "loss": {"name": "sum", "terms": [{"name": "mse"}, {"name": "ssim", "weight": 0.1}]},
+                          "freeze": "encoder.*", "modes": {"quantize": "ste"}, "aux_optimizer": {"params": "*q*"},
+                          "optimizer": {"groups": [{"params": "decoder.*", "lr": 1e-3}]},
+                          "init_from": {"path": "runs/a/final", "exclude": ["decoder.*"]}})
+    assert staged.freeze == ["encoder.*"] and staged.optimizer.groups == [{"params": ["decoder.*"], "lr": 1e-3}]
+    assert staged.aux_optimizer.params == ["*q*"] and staged.aux_optimizer.lr == 1e-3
+    assert config_from_dict(staged.to_dict()) == staged
 
 
 @pytest.mark.parametrize("key, value, named", [
@@ -69,6 +76,9 @@ def test_round_trip() -> None:
     ("optimizer", {"lrr": 1e-3}, "optimizer.lrr"),
     ("schedule", {"name": "cosine", "warmup": 3}, "schedule.warmup"),
     ("snr_db", {"fixd": 3}, "snr_db.fixd"),
+    ("optimizer", {"groups": [{"params": "a.*", "lrr": 1}]}, "optimizer.groups\\[0\\].lrr"),
+    ("aux_optimizer", {"params": "*q*", "momentum": 0.9}, "aux_optimizer.momentum"),
+    ("init_from", {"path": "x", "prefix": {}}, "init_from.prefix"),
 ])
 def test_unknown_keys_are_named(key: str, value: object, named: str) -> None:
     with pytest.raises(SemcomError, match=f"unknown config key '{named}'"):
@@ -84,6 +94,12 @@ def test_unknown_keys_are_named(key: str, value: object, named: str) -> None:
     ("device", "tpu", "device"),
     ("optimizer", {"lr": -1}, "optimizer.lr"),
     ("schedule", {"name": "step"}, "step_size"),
+    ("loss", {"name": "sum", "terms": [{"name": "l2"}]}, "unknown loss 'l2'"),
+    ("loss", 3, "loss must be"),
+    ("freeze", [""], "freeze"),
+    ("optimizer", {"groups": [{"lr": 1}]}, "optimizer.groups\\[0\\].params"),
+    ("aux_optimizer", {"params": "*q*", "betas": [0.9, 1.5]}, "aux_optimizer.betas"),
+    ("modes", ["ste"], "modes must be a mapping"),
 ])
 def test_invalid_values(key: str, value: object, fragment: str) -> None:
     with pytest.raises(SemcomError, match=fragment):

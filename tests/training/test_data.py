@@ -11,7 +11,7 @@ import torch
 from semcom.data.io import to_tensor
 from semcom.errors import SemcomError
 from semcom.training.config import DataSpec
-from semcom.training.data import StepBatchSampler, TrainSamples, ValSamples, build_dataset, collate_images
+from semcom.training.data import Batch, StepBatchSampler, TrainSamples, ValSamples, build_dataset, collate_samples
 
 
 def test_order_depends_only_on_seed_and_step() -> None:
@@ -49,13 +49,13 @@ def test_sampler_rejects_bad_sizes() -> None:
 def test_crops_are_a_function_of_the_key(image_folder: Path) -> None:
     dataset = build_dataset(DataSpec(name="folder", root=str(image_folder)))
     view = TrainSamples(dataset, crop=16, hflip=True)
-    a, b = view[(3, 123)], view[(3, 123)]
-    assert a.shape == (3, 16, 16) and torch.equal(a, b)
+    (a, label), (b, _) = view[(3, 123)], view[(3, 123)]
+    assert a.shape == (3, 16, 16) and torch.equal(a, b) and label is None  # a folder has no labels
     whole = dataset[3]
     found = any(torch.equal(a, img[:, t:t + 16, s:s + 16])
                 for img in (whole, whole.flip(-1)) for t in range(5) for s in range(9))
     assert found  # a crop of the image (possibly mirrored), not a resampled one
-    crops = {tuple(view[(3, seed)].flatten()[:40].tolist()) for seed in range(30)}
+    crops = {tuple(view[(3, seed)][0].flatten()[:40].tolist()) for seed in range(30)}
     assert len(crops) > 5  # other seeds, other windows
 
 
@@ -69,7 +69,7 @@ def test_limit_sources_and_validation_batches(image_folder: Path) -> None:
 
 
 def test_unknown_dataset_argument_is_named(image_folder: Path) -> None:
-    with pytest.raises(SemcomError, match="'data.crop_size'.*accepts"):
+    with pytest.raises(SemcomError, match="data: dataset 'folder' does not take crop_size"):
         build_dataset(DataSpec(name="folder", root=str(image_folder), options={"crop_size": 3}))
 
 
@@ -81,22 +81,26 @@ def test_array_batches_match_the_image_by_image_path(hflip: bool) -> None:
     from semcom.data.labelled import ArrayImageDataset
 
     pixels = np.random.default_rng(0).integers(0, 256, size=(40, 6, 5, 3), dtype=np.uint8)
-    base = ArrayImageDataset(pixels, torch.zeros(40, dtype=torch.int64), ("a",), [str(i) for i in range(40)], None)
+    labels = torch.arange(40, dtype=torch.int64) % 3
+    base = ArrayImageDataset(pixels, labels, ("a", "b", "c"), [str(i) for i in range(40)], None)
     samples = TrainSamples(Subset(base, range(5, 37)), None, hflip)
     keys = StepBatchSampler(32, 16, seed=2, total_steps=3).batch(1)
     batched = samples.__getitems__(keys)
-    one_by_one = torch.stack([samples[k] for k in keys])
-    assert isinstance(batched, torch.Tensor) and batched.shape == (16, 3, 6, 5)
-    assert torch.equal(batched, one_by_one)
-    flipped = sum(not torch.equal(samples[k], to_tensor(pixels[5 + k[0]])) for k in keys)
+    one_by_one = collate_samples([samples[k] for k in keys])
+    assert isinstance(batched, Batch) and batched.images.shape == (16, 3, 6, 5)
+    assert torch.equal(batched.images, one_by_one.images)
+    assert batched.labels.tolist() == one_by_one.labels.tolist() == [(5 + i) % 3 for i, _ in keys]
+    flipped = sum(not torch.equal(samples[k][0], to_tensor(pixels[5 + k[0]])) for k in keys)
     assert (0 < flipped < 16) if hflip else flipped == 0
     loader = DataLoader(samples, batch_sampler=StepBatchSampler(32, 16, seed=2, total_steps=3),
-                        collate_fn=collate_images)
-    assert torch.equal(list(loader)[1], one_by_one)  # DataLoader calls __getitems__
+                        collate_fn=collate_samples)
+    assert torch.equal(list(loader)[1].images, one_by_one.images)  # DataLoader calls __getitems__
 
 
 def test_crop_or_transform_keeps_the_image_by_image_path(image_folder: Path) -> None:
     samples = TrainSamples(build_dataset(DataSpec(name="folder", root=str(image_folder))), 8, True)
     keys = StepBatchSampler(len(samples), 4, seed=0, total_steps=1).batch(0)
     batch = samples.__getitems__(keys)
-    assert isinstance(batch, list) and all(torch.equal(a, samples[k]) for a, k in zip(batch, keys))
+    assert isinstance(batch, list) and all(torch.equal(a, samples[k][0]) for (a, _), k in zip(batch, keys))
+    collated = collate_samples(batch)
+    assert collated.images.shape == (4, 3, 8, 8) and collated.labels is None

@@ -100,11 +100,13 @@ def test_resume_checks(tiny_config: dict[str, Any]) -> None:
 @pytest.mark.parametrize("section, value, fragment", [
     ("model", {"name": "nosuchmodel"}, "unknown system 'nosuchmodel'"),
     ("model", {"name": "uncoded"}, "not a trainable"),
-    ("model", {"name": "convjscc", "cbrr": "1/12"}, "'model.cbrr'"),
+    ("model", {"name": "convjscc", "cbrr": "1/12"}, "model: system 'convjscc' does not take cbrr"),
     ("channel", {"name": "nosuchchannel"}, "unknown channel 'nosuchchannel'"),
     ("channel", {"name": "awgn", "snr": 3}, "no parameter 'snr'"),
     ("data", {"name": "nosuchdataset", "root": "/x"}, "unknown dataset 'nosuchdataset'"),
     ("imports", ["no_such_module_here"], "cannot import"),
+    ("modes", {"quantize": "ste"}, "system 'convjscc' has no training mode 'quantize' \\(its modes: none\\)"),
+    ("loss", {"name": "mse", "on": 3}, "loss.on"),
 ])
 def test_bad_components_fail_at_construction(tiny_config: dict[str, Any], section: str, value: Any,
                                              fragment: str) -> None:
@@ -142,6 +144,9 @@ def test_init_from_starts_a_fresh_run_from_given_weights(tiny_config: dict[str, 
     assert not all(torch.allclose(scratch[k], reference[k], atol=1e-6) for k in reference)
     record = json.loads((tmp_path / "init" / "final.json").read_text())["info"]["init_from"]
     assert record["source"] == str(source) and record["path"] == str(source) and len(record["sha256"]) == 64
+    assert record["left_at_init"] == [] and sorted(record["loaded"]) == sorted(reference)
+    train({**frozen, "steps": 2, "out_dir": str(tmp_path / "init")}, verbose=False)  # a resume keeps the record
+    assert json.loads((tmp_path / "init" / "final.json").read_text())["info"]["init_from"] == record
     from_last = _weights(train({**frozen, "init_from": str(tmp_path / "src" / "last"),
                                 "out_dir": str(tmp_path / "from_last")}, verbose=False))
     assert all(torch.allclose(from_last[k], reference[k], atol=1e-6) for k in reference)  # model part of a state

@@ -51,6 +51,8 @@ def test_zoo_names_initialise_a_model_of_the_same_config():
 
     entry = list_pretrained()["convjscc_cifar10_cbr1-12_snr7"]
     model = create_model(entry["system"], **entry["config"])
-    assert init_weights_from(model, "convjscc_cifar10_cbr1-12_snr7") == Path(entry["path"])
+    report = init_weights_from(model, "convjscc_cifar10_cbr1-12_snr7")
+    assert report.path == Path(entry["path"]) and report.left_at_init == [] and report.unused == []
+    assert report.loaded == list(model.state_dict())
     shipped = load_model(entry["path"]).state_dict()
     assert all(torch.equal(v, shipped[k]) for k, v in model.state_dict().items())

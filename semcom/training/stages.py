@@ -1,0 +1,166 @@
+"""Staged training: one config file, several runs in order, each from the last's weights.
+
+::
+
+    model: {name: quad, ...}
+    data: {...}
+    out_dir: runs/quad
+    stages:
+      - {name: lic-noise, steps: 20000, modes: {quantize: noise}}
+      - name: lic-ste
+        steps: 5000
+        modes: {quantize: ste}
+        init_from: previous                    # stage 1's final weights, all of them
+      - name: deepsc
+        steps: 20000
+        model: {feature_coding: true}          # adds modules: merged into the base model
+        init_from: {path: previous, strict: false}   # loads what matches, reports the rest
+
+Each stage is the base config with the stage's keys merged in (mappings merged key by
+key, anything else replaced; ``init_from``, ``loss`` and ``snr_db`` are replaced whole)
+and trains in ``out_dir/<stage name>``, so each resumes
+on its own; a stage whose run is complete is skipped. ``init_from: previous`` (or
+``{path: previous, ...}``) names the previous stage's ``final``. Overrides given to
+:func:`run_stages` apply to the whole file first (``stages.1.steps=100`` works).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from semcom import configfile
+from semcom.configfile import read_config_file
+from semcom.errors import SemcomError
+from semcom.training.config import TrainConfig, config_from_dict, resolve_roots
+
+PREVIOUS = "previous"
+#: top-level keys a stage replaces whole instead of merging into the base's mapping
+REPLACED = ("init_from", "loss", "snr_db")
+
+
+def _read(config: TrainConfig | dict[str, Any] | str | Path) -> dict[str, Any] | None:
+    """The raw mapping of a file or mapping with roots resolved (None for a TrainConfig)."""
+    if isinstance(config, TrainConfig):
+        return None
+    if isinstance(config, dict):
+        return configfile.copy_tree(config)
+    path = Path(config)
+    raw = read_config_file(path)
+    for part in [raw, *(s for s in raw.get("stages") or [] if isinstance(s, dict))]:
+        resolve_roots(part, path.resolve().parent)
+    return raw
+
+
+def has_stages(config: TrainConfig | dict[str, Any] | str | Path) -> bool:
+    """Whether ``config`` (a file, a mapping or a :class:`TrainConfig`) chains stages."""
+    raw = _read(config)
+    return raw is not None and "stages" in raw
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any], replaced: Sequence[str] = ()) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in: mappings key by key (recursively), every
+    other value, and the top-level keys in ``replaced``, replaced. Neither input is
+    modified."""
+    out = configfile.copy_tree(base)
+    for key, value in changes.items():
+        if key not in replaced and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = configfile.copy_tree(value)
+    return out
+
+
+def stage_configs(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``[(stage name, raw config of that stage)]`` in order, ``init_from: previous``
+    still unresolved.
+
+    Raises:
+        SemcomError: ``stages`` not a non-empty list of mappings with distinct names,
+            a stage that sets ``out_dir``, or ``previous`` in the first stage.
+    """
+    stages = raw.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise SemcomError("stages must be a non-empty list of {name: ..., ...overrides}")
+    base = {k: v for k, v in raw.items() if k != "stages"}
+    root = Path(str(base.get("out_dir", "runs/train")))
+    out, seen = [], set()
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, dict) or not isinstance(stage.get("name"), str) or not stage["name"].strip():
+            raise SemcomError(f"stages[{i}] must be a mapping with a name, got {stage!r}")
+        name = stage["name"].strip()
+        if name in seen or "/" in name or name in (".", ".."):
+            raise SemcomError(f"stages[{i}].name {name!r} must be unique and a plain folder name")
+        if "out_dir" in stage or "stages" in stage:
+            raise SemcomError(f"stages[{i}] ({name}): a stage trains in out_dir/{name}; it cannot set "
+                              f"{'out_dir' if 'out_dir' in stage else 'stages'}")
+        seen.add(name)
+        merged = merge(base, {k: v for k, v in stage.items() if k != "name"}, REPLACED)
+        merged["out_dir"] = str(root / name)
+        if i == 0 and _names_previous(merged.get("init_from")):
+            raise SemcomError(f"stages[0] ({name}): init_from: previous, but there is no previous stage")
+        out.append((name, merged))
+    return out
+
+
+def _names_previous(init: Any) -> bool:
+    return init == PREVIOUS or (isinstance(init, dict) and init.get("path") == PREVIOUS)
+
+
+def _resolve_previous(init: Any, previous: Path) -> Any:
+    if init == PREVIOUS:
+        return str(previous)
+    if isinstance(init, dict) and init.get("path") == PREVIOUS:
+        return {**init, "path": str(previous)}
+    return init
+
+
+def _complete(cfg: TrainConfig) -> bool:
+    """Whether the stage's run reached its steps and wrote its final weights."""
+    from semcom.zoo.checkpoint import read_checkpoint_meta
+
+    out = Path(cfg.out_dir)
+    if not ((out / "final.safetensors").is_file() and (out / "last.json").is_file()):
+        return False
+    try:
+        step = read_checkpoint_meta(out / "last")["info"]["training"]["step"]
+    except (SemcomError, KeyError, TypeError):
+        return False
+    return step == cfg.steps
+
+
+def run_stages(config: dict[str, Any] | str | Path, overrides: Sequence[str] = (), resume: bool | None = None,
+               verbose: bool = True) -> Path:
+    """Train every stage of ``config`` in order (see the module docstring).
+
+    Returns:
+        The last stage's ``out_dir/<name>/final`` base path.
+
+    Raises:
+        SemcomError: a malformed ``stages`` list or any stage's failure (the stage is named).
+    """
+    from semcom.training.trainer import Trainer
+
+    raw = _read(config)
+    if raw is None or "stages" not in raw:
+        raise SemcomError("run_stages needs a config with stages")
+    raw = configfile.apply_overrides(raw, overrides, replaceable=("snr_db",))
+    previous: Path | None = None
+    for name, stage in stage_configs(raw):
+        if previous is not None:
+            stage["init_from"] = _resolve_previous(stage.get("init_from"), previous)
+        try:
+            cfg = config_from_dict(stage)
+        except SemcomError as e:
+            raise SemcomError(f"stage {name}: {e}") from None
+        if resume is not False and _complete(cfg):
+            if verbose:
+                print(f"stage {name}: complete in {cfg.out_dir}, skipped", file=sys.stderr, flush=True)
+            previous = Path(cfg.out_dir) / "final"
+            continue
+        if verbose:
+            print(f"stage {name}: training in {cfg.out_dir}", file=sys.stderr, flush=True)
+        previous = Trainer(cfg, resume=resume, verbose=verbose).run()
+    assert previous is not None
+    return previous
