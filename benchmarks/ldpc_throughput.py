@@ -19,7 +19,7 @@ import time
 import torch
 
 from semcom.channels.base import Channel
-from semcom.phy.bler import threshold_snr
+from semcom.phy.abstraction import threshold_snr
 from semcom.phy.tb_link import TransportBlockLink
 from semcom.phy.wifi_ldpc import K, N, WifiLDPCEncoder, WifiLDPCLink, wifi_decoder
 

@@ -242,6 +242,10 @@ class ImageCodec(ABC):
             raise CodecError(f"{self.name}: decoded data is not an RGB image (shape {shape})")
         return uint8_to_image(pixels)
 
+    def accepts(self, image: Tensor) -> bool:
+        """Whether the encoder takes an image of this size (both sides >= ``min_side``)."""
+        return min(check_image(image).shape[1:]) >= self.min_side
+
     def _pixels(self, image: Tensor) -> np.ndarray:
         image = check_image(image)
         if min(image.shape[1:]) < self.min_side:
@@ -301,12 +305,15 @@ class ImageCodec(ABC):
 
         Returns:
             A :class:`FitResult`, or ``None`` when even the worst quality needs more than
-            ``max_bytes`` bytes (the link reports "cannot send at this budget"). A
+            ``max_bytes`` bytes, or the image is smaller than ``min_side`` (HEVC and VVC
+            under 16x16): the link counts that image as lost instead of aborting. A
             quality the encoder cannot reach (:class:`EncoderLimitError`) counts as not
-            fitting.
+            fitting. (:meth:`encode` of a too-small image raises :class:`CodecError`.)
         """
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
             raise CodecError(f"max_bytes must be a positive integer, got {max_bytes!r}")
+        if not self.accepts(image):
+            return None
         pixels = self._pixels(image)
         knob = self.knob
         cache = {} if cache is None else cache

@@ -18,13 +18,26 @@ Accounting (``shared/design/conventions.md``):
 
 Operating point (auto MCS): the budget ``k = floor(cbr * 3 H W)`` channel uses, minus
 the control block, is filled at the highest-rate MCS whose tabulated TB error rate at
-the SNR is at most ``target_bler`` (:func:`semcom.phy.select_mcs`, BLER tables computed
-once by Sionna simulation: a PHY abstraction); the codec's best quality that fits that
-payload is chosen by bisection. Higher rate means a bigger payload, so this is the
-upper envelope over MCS at the target error rate. The choice is then verified by the
-full simulation that delivers the image. Below the lowest usable MCS's threshold
+the SNR, for the TBs that allocation gives at that MCS (code-block size and count), is
+at most ``target_bler`` (:func:`semcom.phy.select_mcs`: the project's simulated tables
+read by Sionna's ``PHYAbstraction``; over fading channels the EESM effective SNR of
+fast Rayleigh fading, :mod:`semcom.phy.abstraction`); the codec's best quality that
+fits that payload is chosen by bisection. Higher rate means a bigger payload, so this
+is the upper envelope over MCS at the target error rate. The choice is then verified by
+the full simulation that delivers the image. Below the lowest usable MCS's threshold
 (MCS 3, QPSK rate 0.245; MCS 0-2 cannot be encoded by Sionna) MCS 3 is used anyway and
-retransmissions (optionally chase-combined) are what rescue the image, if anything.
+HARQ retransmissions are what rescue the image, if anything.
+
+HARQ (5G only): ``harq="ir"`` (default: incremental redundancy, RVs 0, 2, 3, 1 of the
+LDPC circular buffer, soft-combined), ``"chase"`` or ``"none"``;
+``max_retransmissions=3`` (4 transmissions, as 5G typically allows; the Quad paper's
+setting is 9).
+
+PHY abstraction (run-time setting ``phy_abstraction``, default False): TB errors are
+drawn from the BLER tables at each TB's effective SNR instead of decoding
+(:class:`semcom.phy.AbstractTransportBlockLink`; the 802.11n PHY likewise): the same
+channel uses, exact bytes when a TB passes, random bytes when it fails; for large
+sweeps. Reported figures use full simulation.
 
 Budget filling (``fill_budget=True``, the default): as in 5G, the transport-block
 size follows from the allocation, not from the data: the codec's bytes are padded
@@ -41,7 +54,8 @@ generator, so the result does not depend on ``workers``.
 
 Failures: a TB that fails its CRC is retransmitted (fresh noise and fading) up to
 ``max_retransmissions`` times; if any TB still fails, or the bytes pass the CRC but do
-not decode, or the codec cannot fit the budget at all, the image is lost: the receiver
+not decode, or the codec cannot fit the budget at all, or the image is too small for
+the codec (HEVC and VVC under 16x16: ``reason="size"``), the image is lost: the receiver
 shows a mid-gray image and ``extras["failed"]`` is True for it (an image that could
 not be coded sends only its header, saying so, and is charged for that).
 """
@@ -115,11 +129,14 @@ class SeparationLink(Link):
         phy: ``"5g"`` (NR transport blocks) or ``"wifi"`` (802.11n (1944, 1458) LDPC,
             rate 3/4, fixed QAM, no retransmission; the SP-JSCC baseline).
         bits_per_symbol: QAM order of the ``wifi`` PHY (4 = 16-QAM).
-        max_retransmissions: extra transmissions of a failed TB (5G only).
-        chase_combining: add the LLRs of a TB's transmissions before decoding.
+        max_retransmissions: extra transmissions of a failed TB (5G only; 3 = four
+            transmissions, as 5G typically allows).
+        harq: combining of retransmissions: ``"ir"`` (incremental redundancy),
+            ``"chase"`` or ``"none"``.
         target_bler: TB error rate the auto MCS selection aims at.
-        bler_table: channel of the BLER table used by the selection (``"awgn"`` or
-            ``"rayleigh"``); default: ``"rayleigh"`` for fading channels, else awgn.
+        bler_table: channel the selection assumes (``"awgn"``, or ``"rayleigh"``: EESM
+            effective SNR of fast Rayleigh fading); default: ``"rayleigh"`` for fading
+            channels, else awgn.
         num_iter: BP decoder iterations.
         codec_options: keyword arguments of the codec.
         fill_budget: pad the codec's bytes to the payload the budget carries (the 5G
@@ -132,21 +149,25 @@ class SeparationLink(Link):
     settings = (
         Setting("mcs", int, None, "link", low=3, high=28, allow_auto=True,
                 help="MCS index of TS 38.214 table 1 for this call, or auto (BLER-table choice)"),
+        Setting("phy_abstraction", bool, False, "link",
+                help="draw TB errors from the BLER tables instead of decoding (fast sweeps)"),
     )
 
     def __init__(self, codec: str = "hevc", cbr: float | str = 1 / 16, mcs: int | None = None,
-                 phy: str = "5g", bits_per_symbol: int = 4, max_retransmissions: int = 9,
-                 chase_combining: bool = False, target_bler: float = 0.1, bler_table: str | None = None,
+                 phy: str = "5g", bits_per_symbol: int = 4, max_retransmissions: int = 3,
+                 harq: str = "ir", target_bler: float = 0.1, bler_table: str | None = None,
                  num_iter: int = 20, codec_options: dict[str, Any] | None = None, fill_budget: bool = True,
                  workers: int = 1) -> None:
         from semcom.codecs import create_codec
-        from semcom.phy import TransportBlockLink, WifiLDPCLink, check_usable_mcs
+        from semcom.phy import (HARQ_MODES, AbstractTransportBlockLink, AbstractWifiLDPCLink, TransportBlockLink,
+                                WifiLDPCLink, check_usable_mcs)
+        from semcom.phy.abstraction import SELECTION_CHANNELS
 
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise SemcomError(f"workers must be a positive integer, got {workers!r}")
         self.workers = workers
         self._settings = {"codec": codec, "cbr": cbr, "mcs": mcs, "phy": phy, "bits_per_symbol": bits_per_symbol,
-                          "max_retransmissions": max_retransmissions, "chase_combining": chase_combining,
+                          "max_retransmissions": max_retransmissions, "harq": harq,
                           "target_bler": target_bler, "bler_table": bler_table, "num_iter": num_iter,
                           "codec_options": codec_options, "fill_budget": fill_budget}
         self.fill_budget = bool(fill_budget)
@@ -162,18 +183,31 @@ class SeparationLink(Link):
         if not 0.0 < float(target_bler) < 1.0:
             raise SemcomError(f"target_bler must be in (0, 1), got {target_bler!r}")
         self.target_bler = float(target_bler)
+        if bler_table is not None and bler_table not in SELECTION_CHANNELS:
+            raise SemcomError(f"bler_table must be one of {', '.join(SELECTION_CHANNELS)}, got {bler_table!r}")
         self.bler_table = bler_table
+        if isinstance(max_retransmissions, bool) or not isinstance(max_retransmissions, int) \
+                or max_retransmissions < 0:
+            raise SemcomError(f"max_retransmissions must be an integer >= 0, got {max_retransmissions!r}")
+        if harq not in HARQ_MODES:
+            raise SemcomError(f"harq must be one of {', '.join(HARQ_MODES)}, got {harq!r}")
         self.max_retransmissions = int(max_retransmissions)
-        self.chase_combining = bool(chase_combining)
+        self.harq = harq
         self.bits_per_symbol = int(bits_per_symbol)
         self.tb_link = TransportBlockLink(num_iter=num_iter, max_retransmissions=self.max_retransmissions,
-                                          chase_combining=self.chase_combining)
+                                          harq=harq)
         self.wifi_link = WifiLDPCLink(bits_per_symbol=self.bits_per_symbol, num_iter=num_iter) \
             if self.phy == "wifi" else None
+        # the same links with TB errors drawn from the BLER tables (phy_abstraction=True)
+        self.abstract_links = {"tb": AbstractTransportBlockLink(self.tb_link),
+                               "wifi": AbstractWifiLDPCLink(self.wifi_link) if self.wifi_link else None}
         from semcom.phy.bitpipe import NRBitPipe, WifiBitPipe
 
-        pipe = WifiBitPipe(link=self.wifi_link) if self.phy == "wifi" else NRBitPipe(CONTROL_MCS, link=self.tb_link)
-        self.header_path = SideInfoPath(pipe)
+        def header_pipe(tb: Any, wifi: Any) -> Any:
+            return WifiBitPipe(link=wifi) if self.phy == "wifi" else NRBitPipe(CONTROL_MCS, link=tb)
+
+        self.header_path = SideInfoPath(header_pipe(self.tb_link, self.wifi_link))
+        self.abstract_header_path = SideInfoPath(header_pipe(self.abstract_links["tb"], self.abstract_links["wifi"]))
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -185,9 +219,11 @@ class SeparationLink(Link):
         """Channel uses of one transmission of the control header."""
         return self.header_path.pipe.channel_uses(HEADER_BYTES)
 
-    def choose_mcs(self, snr_db: float, channel: Channel, mcs: int | str | None = None) -> int:
+    def choose_mcs(self, snr_db: float, channel: Channel, mcs: int | str | None = None,
+                   channel_uses: int | None = None) -> int:
         """The MCS for an SNR: ``mcs`` (a run-time setting: an index, ``"auto"``, or None
-        for the configured one), the fixed one, else the BLER-table choice (MCS 3 below it)."""
+        for the configured one), the fixed one, else the BLER-table choice for an
+        allocation of ``channel_uses`` (MCS 3 below every threshold)."""
         from semcom.phy import check_usable_mcs, select_mcs
 
         if isinstance(mcs, int):
@@ -195,12 +231,17 @@ class SeparationLink(Link):
         if mcs is None and self.mcs is not None:
             return self.mcs
         table = self.bler_table or ("awgn" if getattr(channel, "name", "awgn") == "awgn" else "rayleigh")
-        choice = select_mcs(float(snr_db), self.target_bler, table)
+        choice = select_mcs(float(snr_db), self.target_bler, table,
+                            channel_uses=channel_uses if channel_uses and channel_uses > 0 else None)
         return CONTROL_MCS if choice is None else choice
+
+    def data_channel_uses(self, height: int, width: int) -> int:
+        """The budget's channel uses left for the codec's bytes after the header."""
+        return channel_uses_for_cbr(self.cbr, height, width) - self.control_channel_uses()
 
     def payload_budget(self, height: int, width: int, mcs: int | None) -> int:
         """Codec bytes that fit the first transmission at ``mcs`` (0 if none)."""
-        k = channel_uses_for_cbr(self.cbr, height, width) - self.control_channel_uses()
+        k = self.data_channel_uses(height, width)
         if k <= 0:
             return 0
         if self.phy == "wifi":
@@ -219,36 +260,42 @@ class SeparationLink(Link):
 
     # -- transmission ---------------------------------------------------------------
     def _send(self, data: bytes, mcs: int, channel: Channel, snr_db: float,
-              generator: torch.Generator | None) -> tuple[bytes, bool, int, int]:
-        """Bytes over the PHY: (received, ok, channel uses, transmissions)."""
+              generator: torch.Generator | None, abstraction: bool = False) -> tuple[bytes, bool, int, int]:
+        """Bytes over the PHY (decoded, or drawn from the tables with ``abstraction``):
+        (received, ok, channel uses, transmissions)."""
         if self.phy == "wifi":
-            d = self.wifi_link.send(data, channel, snr_db, generator)
+            link = self.abstract_links["wifi"] if abstraction else self.wifi_link
+            d = link.send(data, channel, snr_db, generator)
             return d.payload, d.ok, d.channel_uses, 1
-        d = self.tb_link.send(data, mcs, channel, snr_db, generator)
+        link = self.abstract_links["tb"] if abstraction else self.tb_link
+        d = link.send(data, mcs, channel, snr_db, generator)
         return d.payload, d.ok, d.channel_uses, d.rounds
 
     def _transmit_one(self, image: Tensor, channel: Channel, snr_db: float,
-                      generator: torch.Generator | None, mcs_setting: int | str | None = None
-                      ) -> tuple[Tensor, dict[str, Any]]:
+                      generator: torch.Generator | None, mcs_setting: int | str | None = None,
+                      abstraction: bool = False) -> tuple[Tensor, dict[str, Any]]:
         from semcom.codecs.base import CodecError
 
         _, h, w = image.shape
         lost = torch.full_like(image, LOST_IMAGE_VALUE)
-        mcs = self.choose_mcs(snr_db, channel, mcs_setting) if self.phy == "5g" else -1
+        header_pipe = (self.abstract_header_path if abstraction else self.header_path).pipe
+        mcs = self.choose_mcs(snr_db, channel, mcs_setting, self.data_channel_uses(h, w)) if self.phy == "5g" else -1
         budget = self.payload_budget(h, w, mcs if mcs >= 0 else None)
-        fit = self._fit(image, budget)
+        small = not self.codec.accepts(image)
+        fit = None if small else self._fit(image, budget)
         info: dict[str, Any] = {"mcs": mcs, "quality": float("nan"), "payload_bytes": 0,
                                 "transmissions": 0, "failed": True, "reason": ""}
         if fit is None:  # only the header goes out, announcing that nothing follows
-            hd = self.header_path.pipe.send(_pack_header(max(mcs, 0), 0), channel, snr_db, generator)
-            info.update(channel_uses=hd.channel_uses, transmissions=hd.transmissions, reason="budget")
+            hd = header_pipe.send(_pack_header(max(mcs, 0), 0), channel, snr_db, generator)
+            info.update(channel_uses=hd.channel_uses, transmissions=hd.transmissions,
+                        reason="size" if small else "budget")
             return lost, info
         info.update(quality=float(fit.quality), payload_bytes=fit.num_bytes)
         header = _pack_header(max(mcs, 0), fit.num_bytes)
         payload = fit.data + bytes(budget - fit.num_bytes) if self.fill_budget else fit.data
-        hd = self.header_path.pipe.send(header, channel, snr_db, generator)
+        hd = header_pipe.send(header, channel, snr_db, generator)
         got_header, ok_h, uses_h, tx_h = hd.payload, hd.ok, hd.channel_uses, hd.transmissions
-        got, ok_d, uses_d, tx_d = self._send(payload, mcs, channel, snr_db, generator)
+        got, ok_d, uses_d, tx_d = self._send(payload, mcs, channel, snr_db, generator, abstraction)
         got = got[:fit.num_bytes]
         info.update(channel_uses=uses_h + uses_d, transmissions=max(tx_h, tx_d))
         if not (ok_h and ok_d) or _unpack_header(got_header) != (max(mcs, 0), fit.num_bytes):
@@ -269,16 +316,18 @@ class SeparationLink(Link):
         snr = snr_to_batch(snr_db, n)
         seeds = torch.randint(0, 2**62, (n,), generator=generator).tolist()
         mcs_setting = settings["mcs"]
+        abstraction = bool(settings["phy_abstraction"])
         if self.workers > 1 and n > 1:
             config = json.dumps(self._settings, sort_keys=True, default=str)
             # image b always goes to worker b % workers, so a sweep that sends the same
             # batch at every SNR finds each image's encodings in the same process
             jobs = [_pool(b % self.workers).submit(_worker_transmit, config, images[b], channel,
-                                                   float(snr[b]), seeds[b], mcs_setting) for b in range(n)]
+                                                   float(snr[b]), seeds[b], mcs_setting, abstraction)
+                    for b in range(n)]
             done = [job.result() for job in jobs]
         else:
             done = [self._transmit_one(images[b], channel, float(snr[b]), torch.Generator().manual_seed(seeds[b]),
-                                       mcs_setting) for b in range(n)]
+                                       mcs_setting, abstraction) for b in range(n)]
         outs = [o for o, _ in done]
         infos = [i for _, i in done]
         return TransmitResult.build(
@@ -294,7 +343,7 @@ class SeparationLink(Link):
     def describe(self) -> dict[str, Any]:
         return {"system": self.name, "codec": self.codec_name, "cbr": self.cbr, "phy": self.phy,
                 "mcs": "auto" if self.mcs is None else self.mcs, "max_retransmissions": self.max_retransmissions,
-                "chase_combining": self.chase_combining, "target_bler": self.target_bler,
+                "harq": self.harq, "target_bler": self.target_bler,
                 "fill_budget": self.fill_budget}
 
 
@@ -323,10 +372,12 @@ def close_workers() -> None:
     _POOLS.clear()
 
 
-def _worker_transmit(config: str, image: Tensor, channel: Channel, snr_db: float,
-                     seed: int, mcs_setting: int | str | None = None) -> tuple[Tensor, dict[str, Any]]:
+def _worker_transmit(config: str, image: Tensor, channel: Channel, snr_db: float, seed: int,
+                     mcs_setting: int | str | None = None, abstraction: bool = False
+                     ) -> tuple[Tensor, dict[str, Any]]:
     """Send one image in a worker with a link of the given configuration (built once)."""
     if config not in _WORKER_LINKS:
         _WORKER_LINKS[config] = SeparationLink(**json.loads(config))
     link = _WORKER_LINKS[config]
-    return link._transmit_one(image, channel, snr_db, torch.Generator().manual_seed(seed), mcs_setting)
+    return link._transmit_one(image, channel, snr_db, torch.Generator().manual_seed(seed), mcs_setting,
+                              abstraction)

@@ -5,7 +5,8 @@ maps, hyper-latent bits, quantizer ranges) and any model that sends bits all go
 through a :class:`BitPipe`:
 
 * :class:`NRBitPipe`: 5G NR transport blocks (CRC, LDPC, rate matching, QAM) at a
-  fixed MCS, with retransmissions (:class:`~semcom.phy.tb_link.TransportBlockLink`);
+  fixed MCS, with HARQ retransmissions (:class:`~semcom.phy.tb_link.TransportBlockLink`;
+  its ``harq`` mode, incremental redundancy by default);
 * :class:`WifiBitPipe`: the IEEE 802.11n (1944, 1458) LDPC code with QAM (16-QAM by
   default), no retransmission (:class:`~semcom.phy.wifi_ldpc.WifiLDPCLink`).
 
@@ -115,7 +116,8 @@ class NRBitPipe(BitPipe):
         return BitDelivery(d.payload[:len(payload)], d.ok, int(d.channel_uses), int(d.rounds))
 
     def describe(self) -> dict[str, Any]:
-        return {"pipe": self.name, "mcs": self.mcs, "max_retransmissions": self.link.max_retransmissions}
+        return {"pipe": self.name, "mcs": self.mcs, "max_retransmissions": self.link.max_retransmissions,
+                "harq": self.link.harq}
 
 
 class WifiBitPipe(BitPipe):

@@ -2,8 +2,8 @@
 
 :class:`TransportBlockLink` strings together :mod:`semcom.phy.transport` (segmentation,
 CRC, LDPC), :mod:`semcom.phy.modulation` (QAM, LLRs from the channel's CSI) and a
-semcom :class:`~semcom.channels.base.Channel`, with retransmission of failed transport
-blocks (optionally chase-combined).
+semcom :class:`~semcom.channels.base.Channel`, with HARQ retransmission of failed transport
+blocks: incremental redundancy (the default), chase combining or none.
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ from semcom.phy.mcs import MCS, get_mcs
 from semcom.phy.modulation import LLR_CLIP, QAM, qam
 from semcom.phy.transport import (DEFAULT_MAX_TB_BITS, MIN_TBS, TransportBlockCodec, TransportPlan,
                                   get_codec, largest_tb_size, max_tb_bits_for, plan_transport)
+
+
+#: HARQ combining modes of :class:`TransportBlockLink`.
+HARQ_MODES = ("ir", "chase", "none")
+#: Redundancy versions of successive transmissions (TS 38.214 5.1.2.1, Table 5.1.2.1-2).
+RV_SEQUENCE = (0, 2, 3, 1)
 
 
 def bytes_to_bits(payload: bytes) -> Tensor:
@@ -96,9 +102,16 @@ class TransportBlockLink:
     the effective noise variance (erasures give zero LLRs), decodes all TBs in one
     batch and checks each TB's CRC. TBs that fail are sent again, up to
     ``max_retransmissions`` times, each time through a fresh channel call (fresh
-    noise and fading); with ``chase_combining`` the LLRs of all transmissions of a
-    TB are added before decoding, otherwise each transmission is decoded alone.
-    ``channel_uses`` counts every transmission.
+    noise and fading), combined by ``harq``:
+
+    * ``"ir"`` (default, as 5G does): transmission ``i`` sends redundancy version
+      ``(0, 2, 3, 1)[i % 4]`` of TS 38.212 5.4.2.1 (a different window of the LDPC
+      circular buffer, Sionna's ``LDPC5GEncoder(rv=...)``), and the receiver decodes
+      all transmissions of a TB together (Sionna's ``LDPC5GDecoder(harq_mode=True)``);
+    * ``"chase"``: every transmission is RV 0 and the LLRs are added;
+    * ``"none"``: every transmission is RV 0, decoded alone (plain ARQ).
+
+    ``channel_uses`` counts every transmission (all RVs have ``G`` coded bits).
 
     This is not a :class:`semcom.link.Link` (it carries bytes, not images); image
     links build on it.
@@ -108,8 +121,9 @@ class TransportBlockLink:
         num_iter: maximum BP iterations per code block.
         check_every: BP iterations between early-stopping checks.
         cn_update: Sionna check-node rule (:data:`~semcom.phy.decoding.CN_UPDATES`).
-        max_retransmissions: extra transmissions allowed for a failed TB (0 = none).
-        chase_combining: add the LLRs of a TB's transmissions before decoding.
+        max_retransmissions: extra transmissions allowed for a failed TB (0 = none;
+            5G typically allows 3, i.e. 4 transmissions).
+        harq: ``"ir"``, ``"chase"`` or ``"none"`` (see above).
         llr_clip: LLR clamp after demapping.
         demapping: ``"app"`` or ``"maxlog"``.
         threads: torch intra-op threads during :meth:`send` (default 1, see
@@ -117,7 +131,7 @@ class TransportBlockLink:
     """
 
     def __init__(self, max_tb_bits: int = DEFAULT_MAX_TB_BITS, num_iter: int = 20, check_every: int = 2,
-                 cn_update: str = "boxplus", max_retransmissions: int = 0, chase_combining: bool = False,
+                 cn_update: str = "boxplus", max_retransmissions: int = 0, harq: str = "ir",
                  llr_clip: float = LLR_CLIP, demapping: str = "app",
                  threads: int | None = DEFAULT_THREADS) -> None:
         check_decoder_settings(num_iter, check_every, cn_update, threads)
@@ -125,6 +139,8 @@ class TransportBlockLink:
             raise SemcomError(f"max_tb_bits must be an integer >= {MIN_TBS}, got {max_tb_bits!r}")
         if not isinstance(max_retransmissions, int) or max_retransmissions < 0:
             raise SemcomError(f"max_retransmissions must be an integer >= 0, got {max_retransmissions!r}")
+        if harq not in HARQ_MODES:
+            raise SemcomError(f"harq must be one of {', '.join(HARQ_MODES)}, got {harq!r}")
         if not llr_clip > 0:
             raise SemcomError(f"llr_clip must be positive, got {llr_clip!r}")
         self.max_tb_bits = max_tb_bits
@@ -132,7 +148,7 @@ class TransportBlockLink:
         self.check_every = check_every
         self.cn_update = cn_update
         self.max_retransmissions = max_retransmissions
-        self.chase_combining = bool(chase_combining)
+        self.harq = harq
         self.llr_clip = float(llr_clip)
         self.demapping = demapping
         self.threads = threads
@@ -171,16 +187,18 @@ class TransportBlockLink:
         return get_codec(plan, self.num_iter, self.check_every, self.cn_update)
 
     # -- transmission ----------------------------------------------------------
-    def encode(self, payload: bytes, mcs: int | MCS) -> tuple[Tensor, TransportPlan]:
-        """Payload -> ``(T, G / Q_m)`` complex64 QAM symbols of every TB, and the plan."""
+    def encode(self, payload: bytes, mcs: int | MCS, rv: int = 0) -> tuple[Tensor, TransportPlan]:
+        """Payload -> ``(T, G / Q_m)`` complex64 QAM symbols of every TB (redundancy
+        version ``rv``), and the plan."""
         bits = bytes_to_bits(payload)
         plan = self.plan(bits.numel(), mcs)
         if plan.num_tbs == 0:
             return torch.zeros(0, 0, dtype=torch.complex64), plan
-        padded = torch.zeros(plan.num_tbs * plan.tb_bits)
-        padded[:bits.numel()] = bits
-        coded = self.codec(plan).encode(padded.reshape(plan.num_tbs, plan.tb_bits))
-        return self.modulator(plan).map(coded), plan
+        return self.modulate(tb_bits(bits, plan), plan, rv), plan
+
+    def modulate(self, bits: Tensor, plan: TransportPlan, rv: int = 0) -> Tensor:
+        """``(T, TBS)`` TB bits -> ``(T, G / Q_m)`` QAM symbols of redundancy version ``rv``."""
+        return self.modulator(plan).map(self.codec(plan).encode(bits, rv))
 
     def llrs(self, out: ChannelOutput, plan: TransportPlan) -> Tensor:
         """Channel output of ``n`` TBs' symbols ``(1, n * G / Q_m)`` -> ``(n, G)`` LLRs."""
@@ -204,31 +222,46 @@ class TransportBlockLink:
 
     def _send(self, payload: bytes, mcs: int | MCS, channel: Channel, snr_db: float,
               generator: torch.Generator | None) -> Delivery:
-        symbols, plan = self.encode(payload, mcs)
+        bits = bytes_to_bits(payload)
+        plan = self.plan(bits.numel(), mcs)
         t = plan.num_tbs
         empty = torch.zeros(t, dtype=torch.bool)
         if t == 0:
             z = torch.zeros(0, dtype=torch.int64)
             return Delivery(b"", empty, empty, z, 0, z, plan)
+        info = tb_bits(bits, plan)
         codec = self.codec(plan)
+        symbols = {0: self.modulate(info, plan)}
         decided = torch.zeros(t, plan.tb_bits)
         tb_ok = empty.clone()
         transmissions = torch.zeros(t, dtype=torch.int64)
         iterations = torch.zeros(t, dtype=torch.int64)
-        combined = torch.zeros(t, plan.coded_bits_per_tb) if self.chase_combining else None
+        history = torch.zeros(t, 1 + self.max_retransmissions, plan.coded_bits_per_tb) if self.harq == "ir" else None
+        combined = torch.zeros(t, plan.coded_bits_per_tb) if self.harq == "chase" else None
+        rvs = [RV_SEQUENCE[i % 4] if self.harq == "ir" else 0 for i in range(1 + self.max_retransmissions)]
         first_ok = empty
         pending = torch.arange(t)
         uses = 0
         for round_ in range(1 + self.max_retransmissions):
-            z = symbols[pending].reshape(1, -1)
+            rv = rvs[round_]
+            if rv not in symbols:
+                symbols[rv] = self.modulate(info, plan, rv)
+            z = symbols[rv][pending].reshape(1, -1)
             out = channel(z, float(snr_db), generator)
             uses += z.shape[1]
             llr = self.llrs(out, plan)
-            if combined is not None:
-                combined[pending] += llr
-                llr = combined[pending]
-            bits, crc_ok, iters = codec.decode(llr)
-            decided[pending] = bits
+            if history is not None and round_ > 0:
+                history[pending, round_] = llr
+                result = codec.decode_rvs(history[pending, :round_ + 1], rvs[:round_ + 1])
+            else:
+                if history is not None:
+                    history[pending, 0] = llr
+                if combined is not None:
+                    combined[pending] += llr
+                    llr = combined[pending]
+                result = codec.decode(llr)
+            bits_hat, crc_ok, iters = result
+            decided[pending] = bits_hat
             tb_ok[pending] = crc_ok
             transmissions[pending] += 1
             iterations[pending] = iters
@@ -239,3 +272,10 @@ class TransportBlockLink:
                 break
         received = bits_to_bytes(decided.reshape(-1)[:plan.payload_bits])
         return Delivery(received, tb_ok, first_ok, transmissions, uses, iterations, plan)
+
+
+def tb_bits(bits: Tensor, plan: TransportPlan) -> Tensor:
+    """Payload bits ``(L,)`` -> ``(T, TBS)`` TB bits, zero-padded."""
+    padded = torch.zeros(plan.num_tbs * plan.tb_bits)
+    padded[:bits.numel()] = bits
+    return padded.reshape(plan.num_tbs, plan.tb_bits)

@@ -17,18 +17,26 @@ base graph 1 below its mother rate 1/3 (repetition in the circular buffer), whic
 Sionna does not support. At MCS 3 (rate 0.245 <= 1/4) a large TB is split into several base
 graph 2 code blocks, each with a CRC24B, as the standard says.
 
-Coded bits and channel uses
----------------------------
-Each TB gets ``G = Q_m * ceil((TBS + CRC bits) / (R * Q_m))`` coded bits: the LDPC
-code rate including every CRC bit is at most the MCS's target rate ``R``, and a TB
-fills whole QAM symbols. One transmission of a TB therefore uses ``G / Q_m`` complex
-channel uses, and a payload ``T * G / Q_m`` (``= ceil(coded_bits / bits_per_symbol)``,
-the convention of ``shared/design/conventions.md``).
+Coded bits and channel uses (TBS from the allocation, TS 38.214 5.1.3.2)
+------------------------------------------------------------------------
+As in 5G the allocation sets the TBS: an allocation of ``G`` coded bits carries the
+TBS that TS 38.214 5.1.3.2 derives from ``N_info = G * R`` (quantized; the TB CRC is
+inside ``N_info``, code-block CRCs are not, so the LDPC rate can slightly exceed
+``R``). A TB of size TBS therefore gets the smallest ``G`` (a multiple of ``Q_m``)
+whose 38.214 TBS is at least TBS and whose effective code rate is at most 0.95 (the
+rate above which TS 38.214 5.1.3 lets a UE skip decoding; it binds only for small TBs
+at MCS 26-28) (:func:`coded_bits_for`), and the payload that fits
+``k`` channel uses is ``T`` times the 38.214 TBS of ``floor(k / T)`` symbols: about
+1.6 % more than sizing each TB by ``G = Q_m * ceil((TBS + CRC) / (R * Q_m))`` at most
+MCS (0 % at some). One transmission of a TB uses ``G / Q_m`` complex channel uses, and
+a payload ``T * G / Q_m`` (``= ceil(coded_bits / bits_per_symbol)``, the convention of
+``shared/design/conventions.md``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,6 +52,8 @@ DEFAULT_MAX_TB_BITS = 8192
 #: Largest TBS whose code block (TBS + 16 CRC bits <= 3824) Sionna puts on base graph 2
 #: at rates up to 0.67 (Sionna selects the base graph from the size including the CRC).
 BG2_MAX_TBS = 3752
+#: Largest effective code rate a UE must decode (TS 38.214 5.1.3).
+MAX_EFFECTIVE_RATE = 0.95
 #: TS 38.214's smallest TBS.
 MIN_TBS = 24
 #: Scrambler initialisation ``c_init = n_RNTI * 2**15 + n_ID`` (TS 38.211 6.3.1.1) with
@@ -196,10 +206,42 @@ def plan_transport(payload_bits: int, mcs: int | MCS, max_tb_bits: int = DEFAULT
             break
         num_tbs += 1
     _, num_cb, tb_crc, cb_crc = _tbs_info(tbs, m)
-    crc_bits = tb_crc + num_cb * cb_crc
+    coded = coded_bits_for(tbs, m.index)
+    return TransportPlan(m, payload_bits, num_tbs, tbs, coded, num_cb, tb_crc + num_cb * cb_crc)
+
+
+@lru_cache(maxsize=4096)
+def allocation_tbs(coded_bits: int, mcs_index: int) -> int:
+    """TS 38.214 5.1.3.2 TBS of an allocation of ``coded_bits`` coded bits
+    (``N_info = G * R``; Sionna's ``calculate_tb_size``); 0 if under the smallest TBS."""
+    from sionna.phy.nr.utils import calculate_tb_size
+
+    m = check_usable_mcs(mcs_index)
+    if coded_bits < m.modulation_order:
+        return 0
+    out = calculate_tb_size(modulation_order=m.modulation_order, target_coderate=m.code_rate,
+                            num_coded_bits=int(coded_bits), return_cw_length=False, device="cpu")
+    return int(out[0])
+
+
+@lru_cache(maxsize=4096)
+def coded_bits_for(tbs: int, mcs_index: int) -> int:
+    """``G``: the smallest allocation (a multiple of ``Q_m`` coded bits) to which
+    TS 38.214 5.1.3.2 gives a TBS of at least ``tbs``, and at least enough for an
+    effective code rate (CRC bits included) of at most 0.95 (see the module notes)."""
+    m = check_usable_mcs(mcs_index)
     q = m.modulation_order
-    coded = q * math.ceil((tbs + crc_bits) / (m.code_rate * q))
-    return TransportPlan(m, payload_bits, num_tbs, tbs, coded, num_cb, crc_bits)
+    _, num_cb, tb_crc, cb_crc = _tbs_info(tbs, m)
+    # TS 38.214 5.1.3: a UE may skip a TB whose effective code rate exceeds 0.95
+    floor_g = q * math.ceil((tbs + tb_crc + num_cb * cb_crc) / (MAX_EFFECTIVE_RATE * q))
+    lo, hi = 1, 2 * math.ceil((tbs + 64) / (m.code_rate * q))  # in symbols
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if allocation_tbs(mid * q, m.index) >= tbs:
+            hi = mid
+        else:
+            lo = mid + 1
+    return max(lo * q, floor_g)
 
 
 class TransportBlockCodec:
@@ -236,9 +278,11 @@ class TransportBlockCodec:
         self.tb_bits = int(tb_bits)
         self.coded_bits = int(coded_bits)
         self.max_batch = int(max_batch)
-        self.encoder = TBEncoder(target_tb_size=self.tb_bits, num_coded_bits=self.coded_bits,
-                                 target_coderate=m.code_rate, num_bits_per_symbol=m.modulation_order,
-                                 use_scrambler=False, device="cpu")
+        with warnings.catch_warnings():  # Sionna warns above rate 948/1024 (MCS 28 reaches 0.933)
+            warnings.simplefilter("ignore", UserWarning)
+            self.encoder = TBEncoder(target_tb_size=self.tb_bits, num_coded_bits=self.coded_bits,
+                                     target_coderate=m.code_rate, num_bits_per_symbol=m.modulation_order,
+                                     use_scrambler=False, device="cpu")
         enc = self.encoder
         if enc.tb_size != self.tb_bits or enc.n != self.coded_bits:
             raise SemcomError(f"{tb_bits} is not a valid transport-block size at {m} "
@@ -252,13 +296,73 @@ class TransportBlockCodec:
         self._cb_crc = CRCDecoder(enc.cb_crc_encoder, device="cpu") if enc.cb_crc_encoder is not None else None
         self._tb_crc = CRCDecoder(enc.tb_crc_encoder, device="cpu")
         self._perm_inv = enc.output_perm_inv.to(torch.int64)
+        self._perm = torch.argsort(self._perm_inv)
+        self._num_cycles = (num_iter, check_every, cn_update)
+        self._harq: EarlyStoppingBP | None = None
+
+    # -- redundancy versions (HARQ with incremental redundancy) -------------------
+    def _encode_rv(self, bits: Tensor, rv: int) -> Tensor:
+        """Sionna's ``TBEncoder`` steps from its public parts, with the LDPC encoder's
+        redundancy version ``rv`` (TS 38.212 5.4.2.1) instead of RV 0."""
+        enc = self.encoder
+        u = enc.tb_crc_encoder(bits)
+        ldpc = enc.ldpc_encoder
+        crc_len = 24 if enc.cb_crc_encoder is not None else 0
+        u = u.reshape(-1, self.num_code_blocks, ldpc.k - crc_len)
+        if enc.cb_crc_encoder is not None:
+            u = enc.cb_crc_encoder(u)
+        c = ldpc(u, rv=[int(rv)]).reshape(bits.shape[0], -1)
+        return c.index_select(-1, self._perm)[:, :self.coded_bits]
 
     @torch.inference_mode()
-    def encode(self, bits: Tensor) -> Tensor:
-        """``(N, tb_bits)`` bits in {0, 1} -> ``(N, coded_bits)`` float32 coded bits."""
+    def encode(self, bits: Tensor, rv: int = 0) -> Tensor:
+        """``(N, tb_bits)`` bits in {0, 1} -> ``(N, coded_bits)`` float32 coded bits of
+        redundancy version ``rv`` (0, 1, 2 or 3; RV 0 is Sionna's ``TBEncoder`` output)."""
         if bits.dim() != 2 or bits.shape[1] != self.tb_bits:
             raise SemcomError(f"expected (N, {self.tb_bits}) bits, got {tuple(bits.shape)}")
-        return torch.abs(self.encoder(bits.float()) - self._scrambling)
+        if rv not in (0, 1, 2, 3):
+            raise SemcomError(f"redundancy version must be 0, 1, 2 or 3, got {rv!r}")
+        coded = self.encoder(bits.float()) if rv == 0 else self._encode_rv(bits.float(), rv)
+        return torch.abs(coded - self._scrambling)
+
+    def _code_block_llrs(self, llr: Tensor) -> Tensor:
+        """``(N, G)`` channel LLRs -> ``(N * C, n)`` descrambled LLRs per code block in
+        the LDPC encoder's output order (0 where a code block sent fewer bits)."""
+        n_tb = llr.shape[0]
+        x = (llr.float() * (1.0 - 2.0 * self._scrambling)).reshape(n_tb, 1, self.coded_bits)
+        fillers = torch.zeros(n_tb, 1, self._ldpc_n * self.num_code_blocks - self.coded_bits)
+        x = torch.cat([x, fillers], dim=-1).index_select(-1, self._perm_inv)
+        return x.reshape(n_tb * self.num_code_blocks, self._ldpc_n)
+
+    def _harq_decoder(self) -> EarlyStoppingBP:
+        """Sionna's ``LDPC5GDecoder`` in HARQ mode (it places each redundancy version in
+        the circular buffer and adds them before BP), with early stopping."""
+        if self._harq is None:
+            num_iter, check_every, cn_update = self._num_cycles
+            self._harq = EarlyStoppingBP(lambda **kw: _HarqDecoder(self.encoder.ldpc_encoder, **kw),
+                                         num_iter=num_iter, check_every=check_every, cn_update=cn_update)
+        return self._harq
+
+    @torch.inference_mode()
+    def decode_rvs(self, llrs: Tensor, rvs: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+        """Decode TBs from several transmissions combined in the circular buffer (HARQ
+        with incremental redundancy; repeated RVs are chase-combined).
+
+        Args:
+            llrs: ``(N, R, G)`` float32 channel LLRs of the ``R`` transmissions.
+            rvs: the ``R`` redundancy versions sent (TS 38.212 order 0, 2, 3, 1).
+
+        Returns:
+            what :meth:`decode` returns.
+        """
+        if llrs.dim() != 3 or llrs.shape[1:] != (len(rvs), self.coded_bits) or \
+                any(rv not in (0, 1, 2, 3) for rv in rvs):
+            raise SemcomError(f"expected (N, {len(rvs)}, {self.coded_bits}) LLRs for RVs in 0..3, "
+                              f"got {tuple(llrs.shape)} for {rvs}")
+        x = torch.stack([self._code_block_llrs(llrs[:, r]) for r in range(len(rvs))], dim=1)
+        bp = self._harq_decoder()
+        bp.decoder.rv = [int(rv) for rv in rvs]
+        return self._finish(self._run_bp(bp, x), llrs.shape[0])
 
     @torch.inference_mode()
     def decode(self, llr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -275,19 +379,40 @@ class TransportBlockCodec:
         g = self.coded_bits
         if llr.dim() != 2 or llr.shape[1] != g:
             raise SemcomError(f"expected (N, {g}) LLRs, got {tuple(llr.shape)}")
-        n_tb = llr.shape[0]
+        return self._finish(self._run_bp(self.bp, self._code_block_llrs(llr)), llr.shape[0])
+
+    def _run_bp(self, bp: EarlyStoppingBP, x: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+        return [bp(x[i:i + self.max_batch]) for i in range(0, x.shape[0], self.max_batch)]
+
+    def _finish(self, parts: list[tuple[Tensor, Tensor, Tensor]], n_tb: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Code-block decisions -> TB bits, TB CRC verdicts, iterations."""
         n_cb = self.num_code_blocks
-        x = (llr.float() * (1.0 - 2.0 * self._scrambling)).reshape(n_tb, 1, g)
-        fillers = torch.zeros(n_tb, 1, self._ldpc_n * n_cb - g)
-        x = torch.cat([x, fillers], dim=-1).index_select(-1, self._perm_inv)
-        x = x.reshape(n_tb * n_cb, self._ldpc_n)
-        parts = [self.bp(x[i:i + self.max_batch]) for i in range(0, x.shape[0], self.max_batch)]
         cb_bits = torch.cat([p[0] for p in parts])
         iterations = torch.cat([p[1] for p in parts]).reshape(n_tb, n_cb).amax(dim=1)
         if self._cb_crc is not None:
             cb_bits, _ = self._cb_crc(cb_bits)
         tb_bits, crc_ok = self._tb_crc(cb_bits.reshape(n_tb, -1))
         return tb_bits, crc_ok.reshape(n_tb).bool(), iterations
+
+
+class _HarqDecoder(torch.nn.Module):
+    """``LDPC5GDecoder(harq_mode=True)`` whose redundancy versions are set per call
+    (``rv``), so :class:`EarlyStoppingBP` can drive it like any Sionna decoder."""
+
+    def __init__(self, ldpc_encoder: object, **kwargs: object) -> None:
+        from sionna.phy.fec.ldpc import LDPC5GDecoder
+
+        super().__init__()
+        self.inner = LDPC5GDecoder(ldpc_encoder, return_infobits=True, harq_mode=True, device="cpu", **kwargs)
+        self.rv = [0]
+
+    @property
+    def pcm(self) -> object:
+        """The (unpruned) parity-check matrix BP runs on."""
+        return self.inner.pcm
+
+    def forward(self, llr: Tensor, num_iter: int, msg_v2c: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self.inner(llr, rv=self.rv, num_iter=num_iter, msg_v2c=msg_v2c)
 
 
 def get_codec(plan: TransportPlan, num_iter: int = 20, check_every: int = 2,

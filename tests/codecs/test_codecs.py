@@ -188,3 +188,7 @@ def test_smallest_accepted_image(codecs, image, name) -> None:
     if side > 1:
         with pytest.raises(CodecError, match=f"at least {side}x{side}"):
             codec.encode(image[:, : side - 1, :], knob_at(codec.knob, 0.6))
+        # a sweep's fit does not abort: the image is a counted failure (no fit)
+        assert not codec.accepts(image[:, : side - 1, :])
+        assert codec.fit(image[:, : side - 1, :], 100_000) is None
+    assert codec.accepts(crop)

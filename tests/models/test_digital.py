@@ -91,7 +91,39 @@ def test_wifi_phy_fixed_mode(image):
 
 @pytest.mark.parametrize("kwargs,match", [({"mcs": 1}, "MCS"), ({"phy": "lte"}, "phy"),
                                           ({"codec": "gif"}, "codec"), ({"target_bler": 2}, "target_bler"),
-                                          ({"workers": 0}, "workers")])
+                                          ({"workers": 0}, "workers"), ({"harq": "soft"}, "harq"),
+                                          ({"max_retransmissions": -1}, "max_retransmissions"),
+                                          ({"bler_table": "rician"}, "bler_table")])
 def test_bad_settings_are_clear_errors(kwargs, match):
     with pytest.raises(SemcomError, match=match):
         SYSTEMS.create("digital", **kwargs)
+
+
+def test_defaults_are_harq_ir_with_four_transmissions():
+    link = SYSTEMS.create("digital")
+    assert (link.tb_link.harq, link.tb_link.max_retransmissions) == ("ir", 3)
+    assert SYSTEMS.create("digital", max_retransmissions=9, harq="chase").tb_link.max_retransmissions == 9
+    assert "phy_abstraction" in [s.name for s in type(link).settings]
+
+
+def test_image_too_small_for_the_codec_is_a_counted_failure():
+    link = SYSTEMS.create("digital", codec="hevc", cbr=1 / 2)
+    images = torch.rand(2, 3, 8, 8)
+    res = link.transmit(images, create_channel("awgn"), 20.0, torch.Generator().manual_seed(0))
+    assert res.extras["failed"].all() and res.extras["failure_reason"] == ["size", "size"]
+    assert (res.images == LOST_IMAGE_VALUE).all()
+    assert (res.channel_uses == link.control_channel_uses()).all()  # the header says nothing follows
+
+
+@pytest.mark.parametrize("phy", ["5g", "wifi"])
+def test_phy_abstraction_counts_channel_uses_as_full_simulation(image, phy):
+    """Same channel uses and exact bytes at high SNR; losses at an SNR far below the MCS."""
+    link = SYSTEMS.create("digital", codec="jpeg", cbr=1 / 2, mcs=9, phy=phy)
+    full = link.transmit(image, create_channel("awgn"), 40.0, torch.Generator().manual_seed(0))
+    fast = link.transmit(image, create_channel("awgn"), 40.0, torch.Generator().manual_seed(0), phy_abstraction=True)
+    assert torch.equal(full.images, fast.images) and torch.equal(full.channel_uses, fast.channel_uses)
+    lost = link.transmit(image, create_channel("awgn"), -5.0, torch.Generator().manual_seed(0), phy_abstraction=True)
+    assert lost.extras["failed"].all() and lost.extras["failure_reason"] == ["crc"]
+    if phy == "5g":  # every TB went out four times (HARQ), as a full simulation would send them
+        assert lost.extras["transmissions"].item() == 4
+        assert lost.channel_uses.item() > 3 * full.channel_uses.item()

@@ -1,5 +1,6 @@
 """Bytes over channels with transport blocks: exact delivery, waterfall, accounting,
-erasures, retransmission with and without chase combining, repeatability."""
+erasures, HARQ retransmission (incremental redundancy, chase combining, none),
+repeatability."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from semcom.conventions import bits_to_channel_uses
 from semcom.errors import SemcomError
 from semcom.phy.mcs import get_mcs
 from semcom.phy.tb_link import TransportBlockLink, bits_to_bytes, bytes_to_bits
+from semcom.phy.transport import get_codec, plan_transport, scrambling_sequence
 
 
 class ErasingChannel(Channel):
@@ -61,13 +63,13 @@ def test_noiseless_channel_delivers_payload_bit_exactly(mcs: int, gen: torch.Gen
 
 def test_channel_uses_match_hand_computation(gen: torch.Generator) -> None:
     link = TransportBlockLink()
-    # 1000 bytes at MCS 15: one TB of 8064 bits, G = 13448 coded bits (see test_transport)
-    assert link.channel_uses(1000, 15) == bits_to_channel_uses(13448, 4) == 3362
+    # 1000 bytes at MCS 15: one TB of 8064 bits, G = 13340 coded bits (see test_transport)
+    assert link.channel_uses(1000, 15) == bits_to_channel_uses(13340, 4) == 3335
     d = link.send(payload_of(1000, gen), 15, Channel(), 30.0, gen)
-    assert d.channel_uses == 3362
+    assert d.channel_uses == 3335
     assert link.send(b"", 15, Channel(), 30.0, gen).channel_uses == 0
-    assert link.max_payload_bytes(3362, 15) == 1008  # 8064 bits fill the TB exactly
-    assert link.channel_uses(1009, 15) > 3362
+    assert link.max_payload_bytes(3335, 15) == 1008  # 8064 bits fill the TB exactly
+    assert link.channel_uses(1009, 15) > 3335
 
 
 @pytest.mark.parametrize("mcs", [6, 18])
@@ -77,8 +79,8 @@ def test_waterfall_over_awgn(mcs: int, gen: torch.Generator) -> None:
     payload = payload_of(10 * 129, gen)
     plan = link.plan(8 * len(payload), mcs)
     assert plan.num_tbs == 10
-    low = link.send(payload, mcs, Channel(), shannon_snr_db(mcs) - 0.5, gen)
-    high = link.send(payload, mcs, Channel(), shannon_snr_db(mcs) + 3.0, gen)
+    low = link.send(payload, mcs, Channel(), shannon_snr_db(mcs) - 1.0, gen)
+    high = link.send(payload, mcs, Channel(), shannon_snr_db(mcs) + 3.5, gen)
     assert (~low.tb_ok).float().mean() > 0.9
     assert (~high.tb_ok).float().mean() < 0.1
     assert high.payload == payload
@@ -113,18 +115,41 @@ def test_retransmissions_count_every_channel_use(gen: torch.Generator) -> None:
     assert torch.equal(sent[d.byte_ok], got[d.byte_ok])
 
 
-def test_chase_combining_gains_where_plain_retransmission_fails(gen: torch.Generator) -> None:
-    """About 2.5 dB below what one transmission needs, four chase-combined copies (+6 dB)
-    succeed where four separately decoded ones fail."""
-    snr = shannon_snr_db(9) - 1.0
-    payload = payload_of(256, gen)
-    plain = TransportBlockLink(max_tb_bits=1032, max_retransmissions=3, num_iter=10)
-    chase = TransportBlockLink(max_tb_bits=1032, max_retransmissions=3, num_iter=10, chase_combining=True)
-    d_plain = plain.send(payload, 9, Channel(), snr, gen)
-    d_chase = chase.send(payload, 9, Channel(), snr, gen)
-    assert not d_plain.ok and d_plain.rounds == 4
-    assert d_chase.ok and d_chase.payload == payload
-    assert d_chase.channel_uses < d_plain.channel_uses
+def test_incremental_redundancy_beats_chase_beats_plain_arq(gen: torch.Generator) -> None:
+    """MCS 24 (64-QAM, rate 0.75) about 3 dB below its threshold: four separately decoded
+    copies fail, chase combining needs 3-4 transmissions, incremental redundancy (RVs 0,
+    2 of the circular buffer: rate about 3/8 after two) needs two."""
+    payload = payload_of(512, gen)
+    results = {}
+    for harq in ("none", "chase", "ir"):
+        link = TransportBlockLink(max_tb_bits=1032, max_retransmissions=3, num_iter=10, harq=harq)
+        results[harq] = link.send(payload, 24, Channel(), 12.0, torch.Generator().manual_seed(3))
+    assert not results["none"].ok and results["none"].rounds == 4
+    assert results["chase"].ok and results["chase"].rounds >= 3
+    assert results["ir"].ok and results["ir"].payload == payload and results["ir"].rounds == 2
+    assert results["ir"].channel_uses < results["chase"].channel_uses < results["none"].channel_uses
+    assert results["ir"].channel_uses == 2 * results["ir"].plan.channel_uses
+
+
+def test_redundancy_versions_are_sionnas_circular_buffer_windows(gen: torch.Generator) -> None:
+    """RV 0 equals Sionna's TBEncoder; noiseless RV 0 and RV 3 decode alone (self-decodable),
+    RV 2 alone does not (mostly parity) but RVs 0 + 2 combined do."""
+    plan = plan_transport(3000, 20)
+    codec = get_codec(plan)
+    bits = torch.randint(0, 2, (2, plan.tb_bits), generator=gen).float()
+    rv0 = codec.encode(bits)
+    assert torch.equal(rv0, torch.abs(codec.encoder(bits) - scrambling_sequence(plan.coded_bits_per_tb)))
+    coded = {rv: codec.encode(bits, rv) for rv in (0, 2, 3)}
+    assert not torch.equal(coded[0], coded[2]) and not torch.equal(coded[2], coded[3])
+
+    def decode(rvs: list[int]) -> bool:
+        llr = torch.stack([6.0 * (2 * coded[rv] - 1) for rv in rvs], dim=1)
+        got, ok, _ = codec.decode_rvs(llr, rvs)
+        return bool(ok.all()) and torch.equal(got, bits)
+
+    assert decode([0]) and decode([3]) and not decode([2]) and decode([0, 2])
+    with pytest.raises(SemcomError, match="RVs"):
+        codec.decode_rvs(torch.zeros(2, 1, plan.coded_bits_per_tb), [4])
 
 
 def test_same_seed_repeats_the_run() -> None:
@@ -139,6 +164,8 @@ def test_same_seed_repeats_the_run() -> None:
 def test_bad_settings_are_clean_errors() -> None:
     with pytest.raises(SemcomError):
         TransportBlockLink(max_retransmissions=-1)
+    with pytest.raises(SemcomError, match="harq"):
+        TransportBlockLink(harq="soft")
     with pytest.raises(SemcomError):
         TransportBlockLink(cn_update="sum-product")
     with pytest.raises(SemcomError):
