@@ -132,14 +132,23 @@ def cmd_transmit(args: argparse.Namespace) -> int:
         spec["system"] = args.system
     if args.cbr is not None:
         spec["cbr"] = args.cbr
-    for key in ("codec", "mcs", "quality"):
+    for key in ("codec", "quality"):
         if getattr(args, key, None) is not None:
             spec[key] = getattr(args, key)
     link = build_link(spec)
     channel = create_channel(args.channel, **_parse_params(args.param))
     image = load_image(args.image)[None]
     gen = torch.Generator().manual_seed(args.seed)
-    run = link.resolve_settings(**parse_run_options(args.run)).as_dict()
+    given = parse_run_options(args.run)
+    if args.mcs is not None:  # --mcs N is --run mcs=N
+        if "mcs" in given and str(given["mcs"]) != str(args.mcs):
+            raise SemcomError(f"--mcs {args.mcs} and --run mcs={given['mcs']} disagree; give one")
+        given["mcs"] = str(args.mcs)
+    for name, value in given.items():
+        if "," in value:
+            raise SemcomError(f"--run {name}={value}: one value per setting here (lists are sweep axes "
+                              f"of evaluation configs and `semcom bench digital`)")
+    run = link.resolve_settings(**given).as_dict()
     t0 = time.perf_counter()
     result = link.transmit(image, channel, snr_db, generator=gen, **{k: v for k, v in run.items() if v is not None})
     elapsed = time.perf_counter() - t0
@@ -262,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--snr", default="10", help="average received SNR in dB (default 10)")
     s.add_argument("--cbr", help="channel bandwidth ratio k/n, e.g. 1/16 (systems built by cbr)")
     s.add_argument("--codec", help="digital system: image codec (see `semcom models`)")
-    s.add_argument("--mcs", type=int, help="digital system: fixed MCS index (default: auto)")
+    s.add_argument("--mcs", type=int, help="digital system: fixed MCS index, the same as --run mcs=N "
+                                          "(default: auto)")
     s.add_argument("--run", action="append", metavar="NAME=VALUE",
                    help="run-time setting of the system (repeatable; see `semcom models`), e.g. mcs=9")
     s.add_argument("--seed", type=int, default=0, help="seed of the channel's randomness")

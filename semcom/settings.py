@@ -84,7 +84,7 @@ class Setting:
             raise SemcomError(f"{where} needs a value{self._hint()}")
         try:
             out = self._convert(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, ArithmeticError):
             raise SemcomError(f"{where} must be {self._kind()}, got {value!r}{self._hint()}") from None
         if isinstance(out, float) and not math.isfinite(out):
             raise SemcomError(f"{where} must be finite, got {value!r}")

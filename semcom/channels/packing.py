@@ -81,6 +81,10 @@ def send_masked(channel: torch.nn.Module, symbols: Tensor, mask: Tensor | None, 
         if out.erasures is not None:
             any_erasures = True
             erasures = erasures.index_put(at, out.erasures.reshape(-1))
+    # unsent positions arrive as 0, but pass a straight-through gradient (as if sent
+    # over an ideal channel), so a policy learns to switch a symbol on as well as off
+    off = (~mask).to(symbols.real.dtype)
+    y = y + (symbols - symbols.detach()) * off
     # unsent positions: noise variance of the image (keeps MMSE weights finite)
     fill = torch.where(mask, noise_var, noise_var.amax(dim=1, keepdim=True).expand(b, k))
     return ChannelOutput(symbols=y, csi=csi, noise_var=fill, erasures=erasures if any_erasures else None,

@@ -13,8 +13,9 @@ What a model must do to keep the contract (see :mod:`semcom.link`):
 
 * a variable-length model returns ``Encoded.mask`` and implements
   :meth:`JSCCModel.mask_from_side`: the receiver rebuilds the mask from what it got;
-* anything the decoder needs beyond the image size and ``self.config`` is in
-  ``Encoded.side`` *and* serialized per image in ``Encoded.side_bits``;
+* anything the decoder needs beyond the image size and ``self.config`` (the entries
+  named in ``a_priori_side``) is in ``Encoded.side`` *and* serialized per image in
+  ``Encoded.side_bits``;
   :meth:`JSCCModel.parse_side` rebuilds ``side`` from the received bytes. In training
   the side information is delivered error-free (``side`` as the encoder made it, with
   its gradients) but charged by the same formula.
@@ -41,6 +42,15 @@ from semcom.sideinfo import SideInfoPath
 #: gray level of an image whose side information was lost
 LOST_IMAGE_VALUE = 0.5
 RECEIVES = ("equalized", "channel_output")
+
+
+def _side_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    """A CPU generator for the side-information PHY, seeded by one draw from
+    ``generator``, so the symbols' noise does not depend on the side information's length."""
+    if generator is None:
+        return None
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    return torch.Generator().manual_seed(seed)
 
 
 @dataclass
@@ -107,6 +117,9 @@ class JSCCModel(nn.Module, Link):
     modes: tuple[Setting, ...] = ()
     #: what :meth:`decode` receives: ``"equalized"`` symbols or the ``"channel_output"``
     receives: str = "equalized"
+    #: ``Encoded.side`` entries the receiver derives from the image size and the config
+    #: alone (free); every other entry must travel in ``side_bits``
+    a_priori_side: tuple[str, ...] = ("latent_shape",)
 
     def __init__(self, equalizer: str = "mmse") -> None:
         nn.Module.__init__(self)
@@ -196,14 +209,13 @@ class JSCCModel(nn.Module, Link):
         if enc.side_bits is not None:
             if len(enc.side_bits) != b:
                 raise SemcomError(f"{self.name}: side_bits must hold one payload per image")
-            delivery = self.side_path.send(enc.side_bits, channel, snr, generator, simulate)
+            delivery = self.side_path.send(enc.side_bits, channel, snr, _side_generator(generator), simulate)
             uses = uses + delivery.channel_uses
             failed = ~delivery.ok
             if simulate:
                 side, failed = self._received_side(enc, delivery.payloads, failed, x, mask, k)
-        elif mask is not None and simulate:
-            raise SemcomError(f"{self.name} sends a variable number of symbols but no side information: "
-                              f"the receiver cannot know which were sent")
+        else:
+            self._check_nothing_uncharged(enc)
         out = send_masked(channel, enc.symbols, mask, snr, generator)
         received = out if self.receives == "channel_output" else equalize(out, self.equalizer)
         dec = self.decode(received, snr, side, **run.decoder())
@@ -218,17 +230,38 @@ class JSCCModel(nn.Module, Link):
                 "reconstructions": {n: crop_to(r, size) for n, r in dec.reconstructions.items()},
                 "failed": failed, "extras": enc.extras, "side_info": enc.side_bits is not None}
 
+    def _check_nothing_uncharged(self, enc: Encoded) -> None:
+        """Without side bits, the receiver may use only what it knows a priori."""
+        if enc.mask is not None:
+            raise SemcomError(f"{self.name} sends a variable number of symbols but no side information: "
+                              f"the receiver cannot know which were sent")
+        extra = sorted(set(enc.side) - set(self.a_priori_side))
+        if extra:
+            raise SemcomError(f"{self.name} gives its decoder {', '.join(extra)} without sending them: "
+                              f"serialize them in side_bits or list them in a_priori_side")
+
     def _received_side(self, enc: Encoded, payloads: list[bytes], failed: Tensor, x: Tensor,
                        mask: Tensor | None, k: int) -> tuple[dict[str, Any], Tensor]:
-        """The side information as the receiver parsed it; images whose bytes failed
-        (or whose rebuilt mask disagrees) are marked failed and keep the transmitter's
-        values, only so that the batch decodes (their output is replaced by gray)."""
-        # the transmitter's bytes stand in for lost ones: never seen in the output
-        usable = [got if not bad else sent for got, sent, bad in zip(payloads, enc.side_bits, failed.tolist())]
-        try:
-            side = self.parse_side(usable, tuple(x.shape), x.device)
-        except SemcomError:
+        """The side information as the receiver parsed it, plus the a-priori entries.
+
+        Images whose bytes failed their CRC, do not parse, or rebuild a different mask
+        are marked failed; another image's received bytes stand in for theirs only so
+        that the batch decodes (their output is replaced by gray, never shown).
+        """
+        failed = failed.clone()
+        shape = tuple(x.shape)
+        for b, got in enumerate(payloads):  # which images' bytes do not parse on their own
+            if not failed[b]:
+                try:
+                    self.parse_side([got], (1,) + shape[1:], x.device)
+                except SemcomError:
+                    failed[b] = True
+        if failed.all():  # nothing usable arrived: the batch decodes on stand-ins, all gray
             return enc.side, torch.ones_like(failed)
+        stand_in = payloads[int(torch.nonzero(~failed)[0])]
+        usable = [stand_in if bad else got for got, bad in zip(payloads, failed.tolist())]
+        side = {key: enc.side[key] for key in self.a_priori_side if key in enc.side}
+        side.update(self.parse_side(usable, shape, x.device))
         if mask is not None:
             rx_mask = self.mask_from_side(side, k)
             if rx_mask is None or tuple(rx_mask.shape) != tuple(mask.shape):

@@ -29,12 +29,18 @@ def test_masked_normalization_has_unit_power_per_sent_symbol():
     torch.testing.assert_close(normalize_power(z, mask=torch.ones(3, 40, dtype=torch.bool)), normalize_power(z))
 
 
-def test_masked_normalization_passes_straight_through_gradients_to_a_soft_mask():
+def test_unsent_symbols_pass_a_straight_through_gradient_to_the_mask_but_no_value():
     z = _symbols(2, 8)
-    soft = torch.full((2, 8), 0.5, requires_grad=True)
-    hard = (soft > 0.25).float() + soft - soft.detach()  # straight-through
-    normalize_power(z, mask=hard).abs().pow(2).sum().backward()
-    assert soft.grad is not None and torch.isfinite(soft.grad).all()
+    logits = torch.zeros(2, 8, requires_grad=True)
+    hard = (torch.arange(8) < 3).float().expand(2, 8)  # first 3 sent
+    mask = hard + torch.sigmoid(logits) - torch.sigmoid(logits).detach()  # straight-through
+    sent = normalize_power(z, mask=mask)
+    out = send_masked(AWGN(), sent, hard > 0.5, torch.full((2,), 10.0), torch.Generator().manual_seed(0))
+    assert (out.symbols[:, 3:] == 0).all()  # nothing arrives where nothing was sent
+    target = _symbols(2, 8, seed=5)
+    (out.symbols - target).abs().pow(2).sum().backward()  # a decoder-like loss
+    assert (logits.grad[:, 3:].abs() > 1e-4).all()  # switching a symbol on gets a gradient
+    assert (logits.grad[:, :3].abs() > 0).any()
 
 
 class Recorder(GaussMarkovFading):

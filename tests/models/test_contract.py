@@ -3,6 +3,7 @@ counted, training charges the same, the receiver hook, decoder-side outputs."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from semcom.channels.awgn import AWGN
@@ -84,3 +85,45 @@ def test_a_model_can_receive_the_full_channel_output_and_demap_it_softly():
     assert not res.extras["failed"].any()
     assert seen["llr"].shape[0] == 2 and torch.isfinite(seen["llr"]).all()
     assert not torch.allclose(seen["csi"], torch.ones_like(seen["csi"]))  # real fading CSI reached it
+
+
+def test_only_the_image_whose_side_bytes_do_not_parse_fails():
+    class OneBad(ToyVariableLength):
+        def encode(self, images, snr_db, rate=None):
+            enc = super().encode(images, snr_db, rate)
+            enc.side_bits[1] = b"\x00\x01\x02"  # 3 bytes: does not parse
+            return enc
+
+    res = OneBad().transmit(_x(3), AWGN(), 20.0)
+    assert res.extras["failed"].tolist() == [False, True, False]
+    assert (res.images[1] == LOST_IMAGE_VALUE).all() and not (res.images[0] == LOST_IMAGE_VALUE).all()
+
+
+def test_side_entries_not_sent_and_not_a_priori_are_refused_in_training_too():
+    class Leaky(ToyVariableLength):
+        def encode(self, images, snr_db, rate=None):
+            enc = super().encode(images, snr_db, rate)
+            enc.side_bits, enc.mask = None, None
+            return enc
+
+    for train in (True, False):
+        model = Leaky().train(train)
+        with pytest.raises(SemcomError, match="gives its decoder count without sending"):
+            model(_x(1), AWGN(), 10.0)
+
+
+def test_the_symbols_noise_does_not_depend_on_the_side_informations_length():
+    class LongSide(ToyVariableLength):
+        def encode(self, images, snr_db, rate=None):
+            enc = super().encode(images, snr_db, rate)
+            enc.side_bits = [p + bytes(200) for p in enc.side_bits]
+            return enc
+
+        def parse_side(self, payloads, shape, device):
+            return super().parse_side([p[:2] for p in payloads], shape, device)
+
+    x = _x(2)
+    a = ToyVariableLength().transmit(x, AWGN(), 5.0, torch.Generator().manual_seed(0), rate=1.0)
+    b = LongSide().transmit(x, AWGN(), 5.0, torch.Generator().manual_seed(0), rate=1.0)
+    assert (b.channel_uses > a.channel_uses).all()
+    torch.testing.assert_close(a.images, b.images, rtol=0, atol=0)
