@@ -112,7 +112,7 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     from semcom.data.io import load_image, save_image
     from semcom.evaluation.systems import build_link
     from semcom.metrics.quality import quality_metrics, quality_notes
-    from semcom.settings import parse_run_options
+    from semcom.evaluation.bench import single_run_options
     from semcom.zoo import DEFAULT_PRETRAINED, has_pretrained
 
     torch.set_num_threads(args.threads)
@@ -139,15 +139,11 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     channel = create_channel(args.channel, **_parse_params(args.param))
     image = load_image(args.image)[None]
     gen = torch.Generator().manual_seed(args.seed)
-    given = parse_run_options(args.run)
+    given = single_run_options(args.run, "semcom transmit")
     if args.mcs is not None:  # --mcs N is --run mcs=N
         if "mcs" in given and str(given["mcs"]) != str(args.mcs):
             raise SemcomError(f"--mcs {args.mcs} and --run mcs={given['mcs']} disagree; give one")
         given["mcs"] = str(args.mcs)
-    for name, value in given.items():
-        if "," in value:
-            raise SemcomError(f"--run {name}={value}: one value per setting here (lists are sweep axes "
-                              f"of evaluation configs and `semcom bench digital`)")
     run = link.resolve_settings(**given).as_dict()
     t0 = time.perf_counter()
     result = link.transmit(image, channel, snr_db, generator=gen, **{k: v for k, v in run.items() if v is not None})

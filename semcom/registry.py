@@ -2,7 +2,9 @@
 
 Each kind of component has one :class:`Registry`; modules register their classes with
 the ``@REGISTRY.register("name")`` decorator next to the definition, and users create
-them with ``REGISTRY.create("name", **kwargs)``.
+them with ``REGISTRY.create("name", **kwargs)``, which checks the arguments against the
+factory's signature first (:meth:`Registry.check_kwargs`: unknown and missing ones are
+one clear error); :meth:`Registry.parameters` gives the signature's names and defaults.
 """
 
 from __future__ import annotations
@@ -67,7 +69,10 @@ class Registry:
         return self._entries[key]
 
     def create(self, name: str, **kwargs: Any) -> Any:
-        """Build the component registered under ``name`` with keyword arguments."""
+        """Build the component registered under ``name`` with keyword arguments, checked
+        first (:meth:`check_kwargs`: an argument it does not take or a required one
+        missing is one clear :class:`SemcomError`, not a ``TypeError``)."""
+        self.check_kwargs(name, kwargs)
         return self.get(name)(**kwargs)
 
     def accepted_kwargs(self, name: str) -> list[str] | None:
@@ -75,28 +80,44 @@ class Registry:
         when it takes ``**kwargs`` or its signature cannot be read."""
         return accepted_kwargs(self.get(name))
 
+    def parameters(self, name: str) -> dict[str, Any]:
+        """The named parameters of the factory of ``name`` (those a keyword can pass,
+        ``self`` left out) and their defaults, in signature order; a required parameter
+        maps to ``inspect.Parameter.empty``. Empty when the signature cannot be read."""
+        return parameters(self.get(name))
+
     def check_kwargs(self, name: str, kwargs: Mapping[str, Any], what: str | None = None,
-                     reserved: tuple[str, ...] = ()) -> None:
+                     reserved: tuple[str, ...] = (), partial: bool = False) -> None:
         """Raise one clear :class:`SemcomError` if ``kwargs`` holds an argument the
-        factory of ``name`` does not take (or one the caller sets itself, ``reserved``).
+        factory of ``name`` does not take (or one the caller sets itself, ``reserved``),
+        or lacks one it requires (a parameter without a default).
 
         Args:
             name: registered name.
             kwargs: the keyword arguments about to be passed (only the keys are read).
             what: how the message names the component (default ``"<kind> 'name'"``).
-            reserved: keys the caller fills in itself, refused even if accepted.
+            reserved: keys the caller fills in itself, refused even if accepted, and
+                never reported missing.
+            partial: ``kwargs`` are only some of the arguments (others come from
+                elsewhere, e.g. a checkpoint's config): missing ones are not reported.
         """
         accepted = self.accepted_kwargs(name)
         bad = sorted(k for k in kwargs if k in reserved or (accepted is not None and k not in accepted))
-        if not bad:
+        missing = [] if partial else [
+            k for k, default in self.parameters(name).items()
+            if default is inspect.Parameter.empty and k not in kwargs and k not in reserved]
+        if not bad and not missing:
             return
         what = what or f"{self.kind} {name!r}"
         takes = ", ".join(a for a in (accepted or []) if a not in reserved) or "no arguments"
+        if not bad:
+            raise SemcomError(f"{what} needs {', '.join(missing)} (it takes: {takes})")
+        lacks = f"; it also needs {', '.join(missing)}" if missing else ""
         close = difflib.get_close_matches(bad[0], accepted or [], n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close and close[0] not in reserved else ""
         if bad == ["cbr"] and "cbr" not in reserved:
-            raise SemcomError(f"{what} has no cbr setting (it takes: {takes})")
-        raise SemcomError(f"{what} does not take {', '.join(bad)}{hint} (it takes: {takes})")
+            raise SemcomError(f"{what} has no cbr setting{lacks} (it takes: {takes})")
+        raise SemcomError(f"{what} does not take {', '.join(bad)}{hint}{lacks} (it takes: {takes})")
 
     def names(self, pattern: str = "*") -> list[str]:
         """Sorted registered names matching a shell-style ``pattern``."""
@@ -120,17 +141,30 @@ class Registry:
         return len(self._entries)
 
 
+def _signature(factory: Callable[..., Any]) -> list[inspect.Parameter] | None:
+    """The parameters of ``factory``'s signature, or None when it cannot be read."""
+    try:
+        return list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+def parameters(factory: Callable[..., Any]) -> dict[str, Any]:
+    """Parameter name -> default (``inspect.Parameter.empty`` when required) of the
+    parameters of ``factory`` that a keyword can pass (``self`` left out); empty when
+    its signature cannot be read."""
+    return {p.name: p.default for p in _signature(factory) or []
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            and p.name != "self"}
+
+
 def accepted_kwargs(factory: Callable[..., Any]) -> list[str] | None:
     """Keyword arguments ``factory`` takes, or None when it takes ``**kwargs`` (or its
     signature cannot be read, e.g. a builtin)."""
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
+    params = _signature(factory)
+    if params is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                 inspect.Parameter.KEYWORD_ONLY) and p.name != "self"]
+    return list(parameters(factory))
 
 
 CHANNELS = Registry("channel", autoload=("semcom.channels",))

@@ -15,7 +15,6 @@ the input symbols, accepts ``csi_nmse`` (imperfect CSI) and returns a
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from semcom.channels.awgn import AWGN
@@ -42,9 +41,7 @@ def channel_parameters(name: str) -> dict[str, Any]:
 
     A parameter without a default maps to ``inspect.Parameter.empty``.
     """
-    signature = inspect.signature(CHANNELS.get(name))
-    return {p.name: p.default for p in signature.parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return CHANNELS.parameters(name)
 
 
 def create_channel(name: str, **params: Any) -> Channel:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Sampler, default_collate
@@ -45,8 +46,9 @@ def item_label(item: Any) -> int | None:
     """The class label of one dataset item, or None when it has none.
 
     Args:
-        item: ``(image, label, ...)`` with an integer label, ``{"image": ..., "label": ...}``,
-            or a bare image (no label).
+        item: ``(image, label, ...)`` or ``{"image": ..., "label": ...}`` with an integer
+            label (a Python or NumPy integer, or a one-element integer tensor), or a bare
+            image (no label). Booleans and floats are not labels.
     """
     if isinstance(item, dict):
         label = item.get("label")
@@ -54,10 +56,12 @@ def item_label(item: Any) -> int | None:
         label = item[1]
     else:
         return None
-    if isinstance(label, Tensor) and label.numel() == 1 and not label.is_floating_point():
+    if isinstance(label, Tensor):
+        if label.numel() != 1 or label.is_floating_point() or label.is_complex() or label.dtype == torch.bool:
+            return None
+        return int(label.item())
+    if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
         return int(label)
-    if isinstance(label, int) and not isinstance(label, bool):
-        return label
     return None
 
 

@@ -9,7 +9,8 @@ digital-baseline sweep (see :mod:`semcom.evaluation.bench_digital`).
 Both take run-time settings as ``--run NAME=VALUE`` (repeatable), passed to every
 ``transmit`` and to the MACs/latency measurement (encoder-side settings to the encoder,
 decoder-side ones to the decoder); every benched model must declare them (pick models
-with ``--only``).
+with ``--only``). ``bench models`` takes one value per setting; ``bench digital`` reads
+``--run mcs=5,9,14`` as a sweep axis.
 """
 
 from __future__ import annotations
@@ -56,10 +57,30 @@ def load_images(name: str, limit: int | None) -> list[torch.Tensor]:
     return [item_image(ds[i], f"{name} image {i}") for i in range(n)]
 
 
+#: why a comma in ``--run`` is refused where a command takes one value per setting
+ONE_VALUE_PER_RUN = "one value per --run here (lists sweep only in bench digital / evaluation configs)"
+
+
+def single_run_options(items: Sequence[str] | None, command: str) -> dict[str, str]:
+    """``--run NAME=VALUE`` options of a command that runs one point (``semcom transmit``,
+    ``semcom bench models``): :func:`semcom.settings.parse_run_options`, refusing a
+    comma-separated list (a sweep axis only in ``bench digital`` and evaluation configs).
+
+    Raises:
+        SemcomError: ``NAME=VALUE`` malformed, or a value with a comma.
+    """
+    from semcom.settings import parse_run_options
+
+    run = parse_run_options(items)
+    for name, value in run.items():
+        if "," in value:
+            raise SemcomError(f"{command}: --run {name}={value}: {ONE_VALUE_PER_RUN}")
+    return run
+
+
 def bench_models(argv: Sequence[str]) -> int:
     """Benchmark every shipped checkpoint; prints a table and writes JSON."""
     from semcom.metrics.complexity import count_parameters, encoder_decoder_costs
-    from semcom.settings import parse_run_options
     from semcom.zoo import build, list_pretrained
 
     p = argparse.ArgumentParser(prog="semcom bench models")
@@ -72,7 +93,7 @@ def bench_models(argv: Sequence[str]) -> int:
                    help="run-time setting of the models (repeatable; see `semcom models`)")
     p.add_argument("-o", "--out", default="results/bench_models.json")
     args = p.parse_args(list(argv))
-    run = parse_run_options(args.run)
+    run = single_run_options(args.run, "semcom bench models")
     torch.set_num_threads(args.threads)
 
     import fnmatch

@@ -27,6 +27,7 @@ become sweep axes and ``run.NAME`` result columns::
     envelope: {over: mcs, metric: psnr, max_overshoot: 0.05}  # best row per (system, cbr,
                                          # channel, snr) within 5 % of the budget: envelope.csv
     bd: {anchor: ConvJSCC, metric: psnr} # BD-CBR / BD-PSNR of every curve vs the anchor: bd.csv
+                                         # (of the envelope's curves when envelope is set)
 
 Metrics come from :mod:`semcom.metrics.registry` (``psnr`` always); ``accuracy`` and
 ``f1`` need a labelled dataset.
@@ -132,7 +133,8 @@ class EvalConfig:
         envelope: ``{"over": setting, "metric": column, "max_overshoot": fraction}`` or None
             (see :func:`semcom.evaluation.tables.envelope`).
         bd: ``{"anchor": label, "metric": column}`` or None (see
-            :func:`semcom.evaluation.tables.bd_table`).
+            :func:`semcom.evaluation.tables.bd_table`; with ``envelope``, the curves are
+            the envelope's).
         name: free-form name shown in plot titles.
     """
 

@@ -172,21 +172,25 @@ def write_results(config: "EvalConfig", rows: Sequence[dict[str, Any]],
                   channels: dict[str, Any] | None = None, metrics: Sequence[dict[str, Any]] = ()) -> Path:
     """Write results.csv, results.json, psnr_vs_snr.png, psnr_vs_cbr.png, a
     ``psnr_vs_<setting>.png`` per swept run-time setting, the config's extra ``plots``,
-    and ``envelope.csv`` / ``bd.csv`` when configured, to ``config.out_dir``; returns it."""
+    and ``envelope.csv`` / ``bd.csv`` when configured, to ``config.out_dir``; returns it.
+    With both, ``bd.csv`` compares the envelope's curves (the best value of the enveloped
+    setting at each point, see :func:`semcom.evaluation.tables.bd_table`)."""
     from semcom.evaluation.plots import plot_metric_vs, plot_psnr_vs_cbr, plot_psnr_vs_snr
-    from semcom.evaluation.tables import bd_table, envelope, plot_requests
+    from semcom.evaluation.tables import bd_rows, bd_table, envelope, plot_requests
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "results.csv", rows)
     extra: dict[str, Any] = {}
+    curve_rows, over = rows, None
     if config.envelope is not None:
-        env = envelope(rows, config.envelope["over"], config.envelope["metric"],
-                       config.envelope.get("max_overshoot"))
+        over = config.envelope["over"]
+        env = envelope(rows, over, config.envelope["metric"], config.envelope.get("max_overshoot"))
         write_csv(out / "envelope.csv", env)
         extra["envelope"] = {**config.envelope, "rows": len(env)}
+        curve_rows = bd_rows(rows, env, over)  # BD of the best-setting envelope, not of each setting
     if config.bd is not None:
-        table = bd_table(rows, config.bd["anchor"], config.bd["metric"])
+        table = bd_table(curve_rows, config.bd["anchor"], config.bd["metric"], over=over)
         write_table(out / "bd.csv", table)
         extra["bd"] = table
     write_json(out / "results.json", config, rows, systems, started, channels, metrics, extra)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from semcom.data import create_dataset, item_image
+from semcom.data.collate import item_label
 from semcom.errors import SemcomError
 from semcom.evaluation.config import ChannelSpec, DatasetSpec, EvalConfig
 from semcom.evaluation.progress import Progress
@@ -48,15 +49,6 @@ class ImageBatch:
 def load_dataset_images(spec: DatasetSpec) -> list[Tensor]:
     """The first ``spec.limit`` images of a dataset, each ``(3, H, W)`` float in ``[0, 1]``."""
     return load_dataset(spec)[0]
-
-
-def item_label(item: Any) -> int | None:
-    """The class label of a dataset item ``(image, label)`` / ``{"label": ...}``, or None."""
-    label = item.get("label") if isinstance(item, dict) else \
-        item[1] if isinstance(item, (tuple, list)) and len(item) > 1 else None
-    if isinstance(label, Tensor) and label.numel() == 1:
-        label = label.item()
-    return int(label) if isinstance(label, (int, np.integer)) and not isinstance(label, bool) else None
 
 
 def load_dataset(spec: DatasetSpec) -> tuple[list[Tensor], Tensor | None]:

@@ -33,7 +33,7 @@ from semcom.conventions import parse_cbr
 from semcom.errors import SemcomError
 from semcom.link import Link
 from semcom.registry import SYSTEMS
-from semcom.settings import Setting, resolve_settings
+from semcom.settings import AUTO, Setting, resolve_settings
 
 #: keys of a system spec that are not constructor arguments
 RESERVED_KEYS = ("system", "checkpoint", "pretrained", "label", "cbr", "link", "run")
@@ -301,6 +301,24 @@ def build_systems(specs: list[dict[str, Any]], device: str | torch.device = "cpu
     return out
 
 
+def _check_distinct_values(specs: tuple[Setting, ...], spec: dict[str, Any], label: str) -> None:
+    """No setting may list one value twice once validated (``mcs: [9, "9"]``, ``rate:
+    [auto, null]``): the two points would be the same."""
+    by_name = {s.name: s for s in specs}
+    owner = f"system {label!r}"
+    for name, values in _check_run(spec).items():
+        if name not in by_name:
+            continue  # resolve_settings names the unknown setting
+        seen: dict[Any, Any] = {}
+        for value in values:
+            valid = by_name[name].validate(value, owner)
+            key = None if valid == AUTO else valid
+            if key in seen:
+                raise SemcomError(f"{owner}: run.{name} lists a value twice ({seen[key]!r} and {value!r} "
+                                  f"are both {valid!r}), so two points would be the same")
+            seen[key] = value
+
+
 def resolve_runs(link: Link, spec: dict[str, Any], label: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Validate every combination of ``spec["run"]`` against ``link.settings``.
 
@@ -309,9 +327,11 @@ def resolve_runs(link: Link, spec: dict[str, Any], label: str) -> list[tuple[dic
 
     Raises:
         SemcomError: a setting the link does not declare, or a value of the wrong type
-            or out of range (named with the system's label).
+            or out of range (named with the system's label), or a value listed twice
+            once validated (``mcs: [9, "9"]``).
     """
     specs = tuple(getattr(link, "settings", ()) or ())
+    _check_distinct_values(specs, spec, label)
     out = []
     for combo in run_grid(spec):
         resolved = resolve_settings(specs, combo, owner=f"system {label!r}").as_dict()

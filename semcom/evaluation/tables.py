@@ -6,13 +6,17 @@
 * :func:`bd_table` gives every rate-quality curve (rows of one label, channel, SNR and
   settings, ordered by measured CBR) its Bjontegaard deltas against an anchor label's
   curve at the same channel and SNR: BD-CBR in percent (negative: fewer channel uses
-  for the same quality) and BD-quality in the metric's unit (dB for PSNR).
+  for the same quality) and BD-quality in the metric's unit (dB for PSNR). With an
+  envelope configured, the curves are the envelope's rows (``bd_rows``), the enveloped
+  setting left out of the curve key.
 
 A run-time setting is named as in the config (``mcs``) or by its column (``run.mcs``).
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import TYPE_CHECKING, Any, Sequence
 
 from semcom.errors import SemcomError
@@ -72,30 +76,75 @@ def envelope(rows: Sequence[dict[str, Any]], over: str, metric: str = "psnr",
     return [{**row, "envelope_over": column, "envelope_candidates": counts[key]} for key, row in best.items()]
 
 
-def _curves(rows: Sequence[dict[str, Any]], metric: str) -> dict[tuple, list[tuple[float, float]]]:
+def _curves(rows: Sequence[dict[str, Any]], metric: str, leave_out: str = "") -> dict[tuple, list[tuple[float, float]]]:
     curves: dict[tuple, list[tuple[float, float]]] = {}
     for row in rows:
         cbr, value = _number(row.get("cbr")), _number(row.get(metric))
         if cbr is not None and value is not None:
-            key = tuple(row.get(k) for k in _CURVE) + (_runs(row),)
+            key = tuple(row.get(k) for k in _CURVE) + (_runs(row, leave_out),)
             curves.setdefault(key, []).append((cbr, value))
     return {k: sorted(v) for k, v in curves.items()}
 
 
-def bd_table(rows: Sequence[dict[str, Any]], anchor: str, metric: str = "psnr") -> list[dict[str, Any]]:
+def _settings_text(runs: tuple[tuple[str, Any], ...]) -> str:
+    return ",".join(f"{k[4:]}={v}" for k, v in runs)
+
+
+def bd_rows(rows: Sequence[dict[str, Any]], envelope_rows: Sequence[dict[str, Any]], over: str) -> list[dict[str, Any]]:
+    """The rows BD curves are built from when an envelope over setting ``over`` is
+    configured: the envelope's rows, plus the rows of systems that do not declare
+    ``over`` (the envelope leaves those out)."""
+    column = setting_column(over)
+    return list(envelope_rows) + [r for r in rows if column not in r]
+
+
+def _overlap_note(message: str, column: str) -> str:
+    found = re.search(r"overlap: '([0-9.]+)'\. Minimum overlap: '([0-9.]+)'", message)
+    if found:
+        return (f"{column}: the curves overlap on only {float(found.group(1)):.0f} % of their joint range "
+                f"(under {float(found.group(2)):.0f} %): the delta rests on a short interval")
+    return f"{column}: {message}"
+
+
+def _delta(fn: Any, column: str, anchor: list[tuple[float, float]], points: list[tuple[float, float]],
+           notes: list[str]) -> float | None:
+    """One Bjontegaard delta; its errors and the package's overlap warnings go to ``notes``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = fn([p[0] for p in anchor], [p[1] for p in anchor], [p[0] for p in points],
+                       [p[1] for p in points])
+        except SemcomError as e:
+            notes.append(str(e))
+            value = None
+    notes += [_overlap_note(str(w.message), column) for w in caught]
+    return value
+
+
+def bd_table(rows: Sequence[dict[str, Any]], anchor: str, metric: str = "psnr",
+             over: str | None = None) -> list[dict[str, Any]]:
     """Bjontegaard deltas of every curve against the ``anchor`` label's curve.
+
+    A curve is the rows of one label, channel, SNR and run-time settings. With
+    ``over`` (the rows are an :func:`envelope` over that setting, see :func:`bd_rows`)
+    that setting's column is left out of the curve key, so a digital link's best-MCS
+    points form one curve. The anchor curve of a curve is the anchor's curve at the same
+    channel and SNR with the same settings, else its only curve there; when the anchor
+    still has several (e.g. one per swept setting and no envelope), the deltas are
+    empty and the note says so: no curve is picked silently.
 
     Returns:
         One dict per non-anchor curve: ``system``, ``channel``, ``snr_db``, ``settings``,
         ``anchor``, ``points``, ``bd_cbr_percent``, ``bd_<metric>`` and ``note`` (why a
-        delta is empty, e.g. fewer than 4 points on a curve).
+        delta is empty, e.g. fewer than 4 points on a curve, or a short overlap).
 
     Raises:
         SemcomError: no row carries the anchor label.
     """
     from semcom.metrics.bdrate import bd_cbr, bd_psnr
 
-    curves = _curves(rows, metric)
+    leave_out = "" if over is None else setting_column(over)
+    curves = _curves(rows, metric, leave_out)
     anchors = {k: v for k, v in curves.items() if k[0] == anchor}
     if not any(r.get("system") == anchor for r in rows):
         labels = ", ".join(dict.fromkeys(str(r.get("system")) for r in rows))
@@ -104,23 +153,25 @@ def bd_table(rows: Sequence[dict[str, Any]], anchor: str, metric: str = "psnr") 
     for key, points in curves.items():
         if key[0] == anchor:
             continue
-        same = [v for k, v in anchors.items() if k[2:4] == key[2:4]]
-        match = [v for k, v in anchors.items() if k[2:4] == key[2:4] and k[4] == key[4]]
+        same = {k: v for k, v in anchors.items() if k[2:4] == key[2:4]}
+        match = {k: v for k, v in same.items() if k[4] == key[4]}
         entry: dict[str, Any] = {"system": key[0], "channel": key[2], "snr_db": key[3],
-                                 "settings": ",".join(f"{k[4:]}={v}" for k, v in key[4]), "anchor": anchor,
+                                 "settings": _settings_text(key[4]), "anchor": anchor,
                                  "points": len(points), "bd_cbr_percent": None, f"bd_{metric}": None, "note": ""}
-        ref = (match or same or [None])[0]
-        if ref is None:
+        candidates = match or same
+        if not candidates:
             entry["note"] = f"anchor has no curve at {key[2]}, {key[3]:g} dB"
+        elif len(candidates) > 1:
+            which = " | ".join(_settings_text(k[4]) or f"source {k[1]}" for k in candidates)
+            hint = ("" if over is not None else
+                    "; configure envelope: {over: SETTING} to compare against its best-setting envelope")
+            entry["note"] = (f"anchor has {len(candidates)} curves at {key[2]}, {key[3]:g} dB ({which}); "
+                             f"none is picked{hint}")
         else:
-            rate, q = [p[0] for p in points], [p[1] for p in points]
-            a_rate, a_q = [p[0] for p in ref], [p[1] for p in ref]
-            notes = []
-            for column, fn in (("bd_cbr_percent", bd_cbr), (f"bd_{metric}", bd_psnr)):
-                try:
-                    entry[column] = fn(a_rate, a_q, rate, q)
-                except SemcomError as e:
-                    notes.append(str(e))
+            (ref,) = candidates.values()
+            notes: list[str] = []
+            entry["bd_cbr_percent"] = _delta(bd_cbr, "bd_cbr_percent", ref, points, notes)
+            entry[f"bd_{metric}"] = _delta(bd_psnr, f"bd_{metric}", ref, points, notes)
             entry["note"] = "; ".join(dict.fromkeys(notes))
         out.append(entry)
     return out

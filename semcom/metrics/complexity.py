@@ -247,13 +247,31 @@ def measure_complexity(
     )
 
 
+def _decoder_input(model: Any, enc: Any, snr_db: Tensor) -> Any:
+    """What ``model.decode`` receives for ``enc`` in ``forward``: the masked symbols sent
+    through AWGN (zeros where nothing was sent), equalized unless the model
+    ``receives = "channel_output"``. The channel's randomness is seeded (0)."""
+    from semcom.channels import AWGN
+    from semcom.channels.equalization import equalize
+    from semcom.channels.packing import send_masked
+
+    mask = None if enc.mask is None else enc.mask.detach() > 0.5
+    channel = AWGN().to(enc.symbols.device)
+    generator = torch.Generator(device=enc.symbols.device).manual_seed(0)
+    out = send_masked(channel, enc.symbols, mask, snr_db, generator)
+    return out if getattr(model, "receives", "equalized") == "channel_output" else equalize(out, model.equalizer)
+
+
 def encoder_decoder_costs(model: Any, images: Tensor, snr_db: Tensor, warmup: int = 1, repeats: int = 5,
                           **settings: Any) -> dict[str, float]:
     """MACs and median latency of a JSCC model's encoder and decoder at run-time settings.
 
     ``settings`` are validated against the model's declared ``settings``; the encoder
     receives its side's (and the link's) settings, the decoder its own, as in
-    ``transmit``.
+    ``transmit``. The decoder is measured on what it receives in ``forward``: the
+    encoder's symbols sent through AWGN at ``snr_db`` (only the sent ones of a
+    variable-length model), equalized or as the channel output (``model.receives``),
+    with the encoder's side information; the channel itself is not measured.
 
     Args:
         model: a :class:`~semcom.models.base.JSCCModel` (``encode``/``decode``).
@@ -272,11 +290,12 @@ def encoder_decoder_costs(model: Any, images: Tensor, snr_db: Tensor, warmup: in
     enc_kw, dec_kw = run.encoder(), run.decoder()
     with torch.no_grad():
         enc = model.encode(images, snr_db, **enc_kw)
+        received = _decoder_input(model, enc, snr_db)
         return {
             "macs_encoder": count_macs(model.encode, images, snr_db, **enc_kw),
-            "macs_decoder": count_macs(model.decode, enc.symbols, snr_db, enc.side, **dec_kw),
+            "macs_decoder": count_macs(model.decode, received, snr_db, enc.side, **dec_kw),
             "latency_encode_s": median_latency(model.encode, images, snr_db, warmup=warmup, repeats=repeats,
                                                **enc_kw),
-            "latency_decode_s": median_latency(model.decode, enc.symbols, snr_db, enc.side, warmup=warmup,
+            "latency_decode_s": median_latency(model.decode, received, snr_db, enc.side, warmup=warmup,
                                                repeats=repeats, **dec_kw),
         }

@@ -16,14 +16,16 @@ Forms of ``loss`` in a training config::
                                                 # decoder), encoder, decoder, or false
 
 Each term takes ``on`` (``x_hat`` or the name of an extra reconstruction the model
-returns), ``weight`` (default 1) and its own keyword arguments. The total is
-``sum(weight_i * term_i) + sum(aux terms)``; the aux terms come already weighted from
-the model (``output["aux"]``, or ``"aux_enc"`` / ``"aux_dec"`` for one side). A new
-objective is a new registered term: the training loop only calls :class:`Objective`.
+returns), ``weight`` (a finite number >= 0, default 1) and its own keyword arguments.
+The total is ``sum(weight_i * term_i) + sum(aux terms)``; the aux terms come already
+weighted from the model (``output["aux"]``, or ``"aux_enc"`` / ``"aux_dec"`` for one
+side). A new objective is a new registered term: the training loop only calls
+:class:`Objective`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -148,14 +150,23 @@ def _term(entry: Any, where: str) -> tuple[str, str, float, LossTerm]:
     name = entry["name"].lower()
     if name == "sum":
         raise SemcomError(f"{where}: a sum cannot be a term of a sum")
-    factory = LOSSES.get(name)
+    LOSSES.get(name)  # an unknown name first, before its options
     on, weight = entry.get("on", "x_hat"), entry.get("weight", 1.0)
     if not isinstance(on, str) or not on:
         raise SemcomError(f"{where}.on must name a reconstruction (x_hat or the model's), got {on!r}")
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-        raise SemcomError(f"{where}.weight must be a number >= 0, got {weight!r}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not _finite(weight) or weight < 0:
+        raise SemcomError(f"{where}.weight must be a finite number >= 0, got {weight!r}")
     options = {k: v for k, v in entry.items() if k not in _TERM_KEYS}
     LOSSES.check_kwargs(name, options, what=f"{where}: loss {name!r}")
-    term = factory(**options)
+    term = LOSSES.create(name, **options)
     label = name if on == "x_hat" else f"{name}@{on}"
     return label, on, float(weight), term
+
+
+def _finite(value: float) -> bool:
+    """Whether ``value`` is finite as a float: neither NaN nor infinite (an int too
+    large for a float is not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False

@@ -74,8 +74,8 @@ def build_optimizers(model: nn.Module, cfg: TrainConfig) -> Optimizers:
     taken = frozen | aux_names
     groups, base_lrs = [], []
     for i, spec in enumerate(o.groups):
-        members = [n for n in names if n in _matching(names, spec["params"], f"optimizer.groups[{i}]")
-                   and n not in taken]
+        matched = _matching(names, spec["params"], f"optimizer.groups[{i}]")
+        members = [n for n in names if n in matched and n not in taken]
         taken |= set(members)
         if members:
             groups.append({"params": [params[n] for n in members], "lr": spec.get("lr", o.lr),

@@ -1,4 +1,6 @@
-"""Staged training: one config file, several runs in order, each from the last's weights.
+"""Staged training: one config file, several runs in order; a stage starts from the
+previous stage's weights only when it says ``init_from: previous`` (otherwise from its own
+``init_from``, or from a fresh initialization).
 
 ::
 

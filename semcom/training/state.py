@@ -10,7 +10,8 @@ whose tensors are
 * ``rng.torch``, ``rng.cuda.<i>``, ``rng.numpy``: random-generator states;
 
 and whose JSON ``info["training"]`` holds the step, the optimizer's param groups and
-non-tensor state, the Python/numpy RNG scalars and the run's config.
+non-tensor state, the Python/numpy RNG scalars, the run's config and the model's
+training modes (``modes``, restored when ``last`` is loaded as a model).
 
 Crash safety: a new checkpoint is written completely as ``last.next`` first (the JSON,
 which carries the sha256 of the tensors, last), then moved over ``last`` file by file.

@@ -21,10 +21,11 @@ Reproducibility: everything random is a function of ``(seed, step, rank)``. The 
 order and crops come from :class:`~semcom.training.data.StepBatchSampler`; the SNR draws
 and the channel's noise/fading come from a generator seeded by ``(seed, step, rank)``;
 torch's global generator (dropout, Gumbel noise inside a model) is re-seeded from
-``(seed, step, rank)`` at every step. A run resumed from ``last`` at step ``s`` therefore
-continues exactly as the uninterrupted run would have: on CPU the final weights are
-bit-identical. Under ``torchrun`` the same config runs data-parallel (``batch_size`` is
-the global batch, split evenly over the ranks).
+``(seed, step, rank)`` at every step; the loss's frozen auxiliary model, when built by
+name, is initialized from ``("aux", seed)`` whatever the global generator's state. A run
+resumed from ``last`` at step ``s`` therefore continues exactly as the uninterrupted run
+would have: on CPU the final weights are bit-identical. Under ``torchrun`` the same
+config runs data-parallel (``batch_size`` is the global batch, split evenly over the ranks).
 """
 
 from __future__ import annotations
@@ -165,7 +166,11 @@ class Trainer:
             for i, (name, _, options) in enumerate(spec.components()):
                 part = f"{where}.sources[{i}]" if spec.sources else where
                 DATASETS.check_kwargs(name, options, what=f"{part}: dataset {name!r}", reserved=DATASET_RESERVED)
-        self.objective = build_objective(cfg.loss)
+        # a frozen auxiliary model built by name is initialized here, before the run seeds the
+        # globals: its initial weights come from the run seed, not from the caller's RNG state
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed("aux", cfg.seed))
+            self.objective = build_objective(cfg.loss)
 
     # ---------------------------------------------------------------- building
     def _build_model(self) -> nn.Module:
@@ -414,6 +419,7 @@ class Trainer:
                                 dict(model.config),
                                 extra={"config": self.config.to_dict(), "world_size": ctx.world_size,
                                        "threads": torch.get_num_threads(), "validation": last_val,
+                                       "modes": dict(getattr(model, "mode", {})),
                                        **({"init_from": self._init_record} if self._init_record else {})},
                                 aux_optimizer_state=aux_state)
         ctx.barrier()

@@ -9,7 +9,8 @@
   their initialization.
 
 Run-time settings and training modes are not part of a model's identity: only the
-system name and ``model.config`` are compared.
+system name and ``model.config`` are compared. A loaded model is switched to the
+training modes its checkpoint records (:func:`apply_recorded_modes`).
 """
 
 from __future__ import annotations
@@ -41,32 +42,60 @@ def model_state_of(ckpt: Checkpoint) -> dict[str, Tensor]:
     return ckpt.tensors
 
 
+def recorded_modes(info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The training modes a checkpoint's ``info`` records (``info["modes"]`` of a run's
+    ``final``, ``info["training"]["modes"]`` of its ``last``), or None when it records none."""
+    modes = info.get("modes")
+    training = info.get("training")
+    if modes is None and isinstance(training, dict) and training.get("format") == TRAINING_FORMAT:
+        modes = training.get("modes")
+    return modes
+
+
+def apply_recorded_modes(model: Any, info: Mapping[str, Any], where: Path | str | None) -> None:
+    """Switch ``model`` to the training modes its checkpoint's ``info`` records
+    (:func:`recorded_modes`), if any: a model loaded from a run's ``final`` behaves as it
+    was trained (e.g. straight-through rounding), not in its default modes.
+
+    Raises:
+        CheckpointError: recorded modes that are not a mapping, or that the model does
+            not have or accept.
+    """
+    modes = recorded_modes(info)
+    if not modes:
+        return
+    if not isinstance(modes, Mapping):
+        raise CheckpointError(f"checkpoint {where}: info modes must be a mapping, got {modes!r}")
+    if not callable(getattr(model, "set_modes", None)):
+        raise CheckpointError(f"checkpoint {where} records training modes {dict(modes)}, but "
+                              f"{getattr(model, 'name', type(model).__name__)} has none")
+    try:
+        model.set_modes(**modes)
+    except SemcomError as e:
+        raise CheckpointError(f"checkpoint {where}: cannot restore its training modes: {e}") from None
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> "JSCCModel":
-    """Rebuild a model from a checkpoint and load its weights (strictly), in eval mode.
+    """Rebuild a model from a checkpoint (a model's or a run's ``out_dir/last``) and load
+    its weights strictly, in eval mode, in the training modes it recorded; the same path
+    as :func:`semcom.zoo.pretrained.load_built`, for neural systems only.
 
     The sha256 recorded in the config is verified first. Weights stored in a lower
     precision (e.g. float16) are cast to the model's own dtype (float32).
 
     Raises:
-        CheckpointError: missing or corrupt files, an unknown system or config, or
-            weights whose names or shapes do not match the rebuilt model.
+        CheckpointError: missing or corrupt files, an unknown system or config, a
+            checkpoint that holds no neural system, or weights whose names or shapes do
+            not match the rebuilt model.
     """
     from semcom.models.base import JSCCModel
-    from semcom.registry import SYSTEMS
+    from semcom.zoo.pretrained import load_built
 
-    ckpt = load_checkpoint(path)
-    try:
-        model = SYSTEMS.create(ckpt.system, **ckpt.config)
-    except TypeError as e:
-        raise CheckpointError(f"checkpoint {ckpt.path}: config does not fit system "
-                              f"{ckpt.system!r} ({e})") from None
-    except SemcomError as e:
-        raise CheckpointError(f"checkpoint {ckpt.path}: cannot rebuild system "
-                              f"{ckpt.system!r}: {e}") from None
-    if not isinstance(model, JSCCModel):
-        raise CheckpointError(f"checkpoint {ckpt.path}: system {ckpt.system!r} is not a neural model")
-    load_weights(model, ckpt.tensors, ckpt.path)
-    return model.to(map_location).eval()
+    def neural(built: Any, system: str) -> None:
+        if not isinstance(built, JSCCModel):
+            raise CheckpointError(f"checkpoint {path}: system {system!r} is not a neural model")
+
+    return load_built(path, kind="system", check=neural).to(map_location).eval()
 
 
 def load_weights(module: nn.Module, tensors: Mapping[str, Tensor], where: Path | str | None) -> None:
@@ -100,7 +129,8 @@ class InitSpec:
         source: a zoo name, a model checkpoint path (with or without ``.safetensors``)
             or a run's ``out_dir/last``.
         map: checkpoint key prefix -> model key prefix (``{"enc.": "encoder."}``); the
-            longest matching prefix renames a key, others keep their names.
+            longest matching prefix renames a key, others keep their names. Two
+            checkpoint keys renamed to one model key are an error.
         exclude: shell patterns on the model's key names never loaded (left at
             initialization), e.g. ``["decoder.refine.*"]``.
         strict: every tensor of the model that is not excluded is loaded, and every
@@ -216,8 +246,8 @@ def init_weights_from(model: "JSCCModel", source: str | Path | InitSpec | Mappin
 
     Raises:
         CheckpointError: no such zoo name or checkpoint, corrupt files, another system or
-            config where they must match, a strict load that does not cover every
-            tensor, or no tensor loaded at all.
+            config where they must match, a map sending two keys to one, a strict load
+            that does not cover every tensor, or no tensor loaded at all.
     """
     spec = source if isinstance(source, InitSpec) else InitSpec.from_config(source)  # type: ignore[arg-type]
     ckpt = load_checkpoint(resolve_source(spec.source))
@@ -225,7 +255,15 @@ def init_weights_from(model: "JSCCModel", source: str | Path | InitSpec | Mappin
         raise CheckpointError(f"cannot initialise {model.name} {as_stored(dict(model.config))} from "
                               f"{ckpt.path}: it holds {ckpt.system} {ckpt.config} (to load the tensors that "
                               "match, use init_from: {path: ..., strict: false})")
-    renamed = {_rename(k, spec.map): v for k, v in model_state_of(ckpt).items()}
+    renamed: dict[str, Tensor] = {}
+    origin: dict[str, str] = {}
+    for key, value in model_state_of(ckpt).items():
+        target = _rename(key, spec.map)
+        if target in renamed:
+            raise CheckpointError(f"init_from {spec.source!r} ({ckpt.path}): init_from.map sends both "
+                                  f"{origin[target]!r} and {key!r} to {target!r}; map each checkpoint "
+                                  "key to its own model key")
+        renamed[target], origin[target] = value, key
     own = model.state_dict()
     state, reasons = {}, {}
     for key, value in own.items():

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from semcom.errors import CheckpointError, SemcomError, UnknownNameError
 from semcom.zoo.checkpoint import checkpoint_files, load_checkpoint, read_checkpoint_meta
@@ -92,37 +92,54 @@ def _registry(kind: str) -> Any:
     return {"system": SYSTEMS, "learned_codec": CODECS, "task_model": TASK_MODELS}[kind]
 
 
-def load_built(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
-    """Rebuild what the checkpoint at ``path`` holds and load its weights strictly
-    (:func:`semcom.zoo.loading.load_weights`; a run's ``out_dir/last`` gives its model part).
+def load_built(path: str | Path, overrides: dict[str, Any] | None = None, kind: str | None = None,
+               check: Callable[[Any, str], None] | None = None) -> Any:
+    """Rebuild what the checkpoint at ``path`` holds, load its weights strictly
+    (:func:`semcom.zoo.loading.load_weights`; a run's ``out_dir/last`` gives its model part)
+    and switch it to the training modes the checkpoint records
+    (:func:`semcom.zoo.loading.apply_recorded_modes`).
 
     Args:
         path: checkpoint base path (with or without a suffix).
         overrides: constructor arguments replacing the checkpoint's config (e.g. the
             equalizer); checked against the factory's signature first.
+        kind: the kind (:data:`KINDS`) the checkpoint must hold, if any.
+        check: ``check(built, system)`` raises for a built object of the wrong type,
+            before any weight is read.
 
     Returns:
         The built object, an ``nn.Module`` in eval mode.
 
     Raises:
-        CheckpointError / SemcomError: missing or corrupt files (sha256), an unknown
-            system, arguments it does not take, weights that do not fit.
+        CheckpointError / SemcomError: missing or corrupt files (sha256), another kind,
+            an unknown system, arguments it does not take, weights that do not fit.
     """
-    from semcom.zoo.loading import load_weights, model_state_of
+    from semcom.zoo.loading import apply_recorded_modes, load_weights, model_state_of
 
     meta = read_checkpoint_meta(path)
-    kind = checkpoint_kind(meta)
-    registry, system = _registry(kind), str(meta["system"])
+    found = checkpoint_kind(meta)
+    if kind is not None and found != kind:
+        raise CheckpointError(f"checkpoint {path} holds a {found}, not a {kind}")
+    registry, system = _registry(found), str(meta["system"])
     overrides = dict(overrides or {})
-    registry.check_kwargs(system, overrides, what=f"{registry.kind} {system!r} (checkpoint {path})")
+    registry.check_kwargs(system, overrides, what=f"{registry.kind} {system!r} (checkpoint {path})",
+                          partial=True)
     ckpt = load_checkpoint(path)
+    config = {**ckpt.config, **overrides}
     try:
-        built = registry.create(system, **{**ckpt.config, **overrides})
+        registry.check_kwargs(system, config, what=f"{registry.kind} {system!r}")
+    except SemcomError as e:
+        raise CheckpointError(f"checkpoint {ckpt.path}: config does not fit {system!r} ({e})") from None
+    try:
+        built = registry.create(system, **config)
     except TypeError as e:
         raise CheckpointError(f"checkpoint {ckpt.path}: config does not fit {system!r} ({e})") from None
+    if check is not None:
+        check(built, system)
     if not hasattr(built, "load_state_dict"):
         raise CheckpointError(f"checkpoint {ckpt.path}: {registry.kind} {system!r} holds no weights")
     load_weights(built, model_state_of(ckpt), ckpt.path)
+    apply_recorded_modes(built, ckpt.info, ckpt.path)
     return built.eval()
 
 

@@ -56,6 +56,8 @@ def test_channel_uses_and_cbr_report_mean_spread_and_range(tmp_path, knob_link, 
     ({"shift": 99}, r"setting shift must be in \[0, 40\]"),
     ({"shfit": 1}, "has no run-time setting shfit; did you mean shift"),
     ({"shift": [1, 1]}, "lists a value twice"),
+    ({"shift": [9, "9"]}, r"run.shift lists a value twice \(9 and '9' are both 9\)"),  # equal once validated
+    ({"uses": [5, 7, "5"]}, r"run.uses lists a value twice \(5 and '5'"),
     ({"shift": []}, "empty list"),
     ("shift=1", "run must be a mapping"),
 ])

@@ -141,3 +141,18 @@ def test_batch_generators_are_distinct_and_repeatable():
              for key in [(0, 0, 0), (0, 1, 0), (0, 0, 1), (1, 0, 0)]}
     assert len({tuple(v) for v in draws.values()}) == 4
     assert torch.randn(4, generator=batch_generator(0, 1, 0)).tolist() == draws[(0, 1, 0)]
+
+
+def test_sweeps_and_training_read_labels_by_one_rule():
+    from semcom.data import collate
+    from semcom.evaluation import sweep
+
+    assert sweep.item_label is collate.item_label  # one definition
+    image = torch.zeros(3, 2, 2)
+    labelled = [(image, 3), (image, np.int64(4)), (image, torch.tensor(5)), {"image": image, "label": 6},
+                (image, torch.tensor([7], dtype=torch.int32))]
+    assert [collate.item_label(item) for item in labelled] == [3, 4, 5, 6, 7]
+    unlabelled = [image, (image,), (image, True), (image, torch.tensor(True)), (image, 2.0),
+                  (image, torch.tensor(2.0)), (image, torch.tensor([1, 2])), (image, np.bool_(True)),
+                  {"image": image}]
+    assert [collate.item_label(item) for item in unlabelled] == [None] * len(unlabelled)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from semcom.cli import main as cli_main
 from semcom.errors import CheckpointError, SemcomError, UnknownNameError
-from semcom.evaluation import build_link, build_systems, evaluate
+from semcom.evaluation import build_link, build_systems, evaluate, run_sweep
 from semcom.models import ConvJSCC, save_model
 
 TINY = {"widths": [4, 4, 4, 4]}
@@ -124,3 +124,54 @@ def test_cli_evaluate_runs_a_yaml_file_and_reports_errors_in_one_line(tmp_path, 
     assert cli_main(["evaluate", str(path), "--set", "snr_db=[nan]"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "SNR" in err and "\n" not in err
+
+
+@pytest.fixture
+def toy_registered():
+    from support.toy_models import register_toy, unregister_toy
+
+    register_toy()
+    yield
+    unregister_toy()
+
+
+def test_a_settings_sweep_builds_each_system_once(tmp_path, toy_registered, tiny_images, monkeypatch):
+    from support.toy_models import TOY_NAME, ToyVariableLength
+
+    path = save_model(ToyVariableLength(), tmp_path / "toy")
+    built, sent = [], []
+    init, transmit = ToyVariableLength.__init__, ToyVariableLength.transmit
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        init(self, *args, **kwargs)
+
+    def spying_transmit(self, *args, **kwargs):
+        sent.append((id(self), dict(kwargs)))
+        return transmit(self, *args, **kwargs)
+
+    monkeypatch.setattr(ToyVariableLength, "__init__", counting_init)
+    monkeypatch.setattr(ToyVariableLength, "transmit", spying_transmit)
+    cfg = {"systems": [{"system": TOY_NAME, "label": "by-name",
+                        "run": {"gain": [1.0, 2.0], "rate": [0.5, "auto"]}},
+                       {"checkpoint": str(path), "label": "from-checkpoint", "run": {"gain": [1.0, 3.0]}}],
+           "channels": ["awgn"], "snr_db": [10], "metrics": ["psnr"], "batch_size": 3,
+           "out_dir": str(tmp_path / "o")}
+    rows = run_sweep(cfg, images=tiny_images, progress=False)
+    assert [(r["system"], r["run.gain"], r["run.rate"]) for r in rows] == [
+        ("by-name", 1.0, 0.5), ("by-name", 1.0, "auto"), ("by-name", 2.0, 0.5), ("by-name", 2.0, "auto"),
+        ("from-checkpoint", 1.0, "auto"), ("from-checkpoint", 3.0, "auto")]
+    assert len(built) == 2  # one model per spec, however many settings it is swept over
+    links = list(dict.fromkeys(link for link, _ in sent))
+    assert len(links) == 2 and len(sent) == 6  # one batch per point, every point of a spec on one link
+    assert [kw.get("gain") for _, kw in sent] == [1.0, 1.0, 2.0, 2.0, 1.0, 3.0]  # the settings still vary
+
+
+def test_auto_and_null_are_one_value_of_a_sweep():
+    from semcom.evaluation.systems import resolve_runs
+    from support.toy_models import ToyVariableLength
+
+    toy = ToyVariableLength()
+    assert len(resolve_runs(toy, {"run": {"rate": ["auto", 0.5]}}, "toy")) == 2
+    with pytest.raises(SemcomError, match=r"run.rate lists a value twice \('auto' and None"):
+        resolve_runs(toy, {"run": {"rate": ["auto", None]}}, "toy")

@@ -114,3 +114,57 @@ def test_encoder_decoder_costs_route_settings_and_reject_unknown_ones() -> None:
     assert costs["macs_decoder"] > 0 and costs["latency_encode_s"] > 0 and costs["latency_decode_s"] > 0
     with pytest.raises(SemcomError, match="no run-time setting rho_enc"):
         encoder_decoder_costs(model, x, snr, rho_enc=0.5)
+
+
+def _spy_toy(receives: str = "equalized"):
+    """A :class:`ToyVariableLength` (with its 1x1 refine conv) that records what its
+    encoder and decoder receive."""
+    from semcom.channels import ChannelOutput
+    from semcom.channels.equalization import equalize
+    from support.toy_models import ToyVariableLength
+
+    class Spy(ToyVariableLength):
+        def __init__(self) -> None:
+            super().__init__(refine=True)
+            self.calls: list[tuple[str, dict, object]] = []
+
+        def encode(self, images, snr_db, **kw):
+            self.calls.append(("encode", kw, images))
+            return super().encode(images, snr_db, **kw)
+
+        def decode(self, received, snr_db, side, **kw):
+            self.calls.append(("decode", kw, received))
+            if isinstance(received, ChannelOutput):
+                received = equalize(received, self.equalizer)
+            return super().decode(received, snr_db, side, **kw)
+
+    Spy.receives = receives
+    return Spy().eval()
+
+
+def test_encoder_decoder_costs_decode_what_the_channel_delivers() -> None:
+    from semcom.channels import ChannelOutput
+    from semcom.metrics.complexity import encoder_decoder_costs
+
+    model = _spy_toy()
+    x, snr = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.full((1,), 10.0)
+    costs = encoder_decoder_costs(model, x, snr, warmup=0, repeats=2, rate=0.5, gain=2.0)
+    encodes = [kw for side, kw, _ in model.calls if side == "encode"]
+    decodes = [(kw, got) for side, kw, got in model.calls if side == "decode"]
+    assert encodes and all(kw == {"rate": 0.5} for kw in encodes)  # rate reaches only the encoder
+    assert decodes and all(kw == {"gain": 2.0} for kw, _ in decodes)  # gain only the decoder
+    assert costs["macs_decoder"] == 32 * 32 * 3 * 3  # the 1x1 refine conv, 3 -> 3 channels
+    assert costs["macs_encoder"] == count_macs(model.encode, x, snr, rate=0.5)
+    sent = model.encode(x, snr, rate=0.5)
+    mask = sent.mask
+    assert 0 < int(mask.sum()) < mask.numel()  # variable length: half the symbols sent
+    for _, got in decodes:
+        assert isinstance(got, torch.Tensor) and got.shape == sent.symbols.shape
+        assert torch.all(got[~mask] == 0)  # nothing arrives where nothing was sent
+        assert not torch.equal(got[mask], sent.symbols[mask])  # the sent symbols went through AWGN
+        assert (got[mask] - sent.symbols[mask]).abs().pow(2).mean() < 0.5  # at 10 dB: noise var 0.1
+
+    raw = _spy_toy("channel_output")
+    encoder_decoder_costs(raw, x, snr, warmup=0, repeats=1)
+    outputs = [got for side, _, got in raw.calls if side == "decode"]
+    assert outputs and all(isinstance(got, ChannelOutput) for got in outputs)

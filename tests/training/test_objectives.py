@@ -68,6 +68,14 @@ def test_sum_of_terms_with_an_extra_reconstruction_and_aux_sides(gen: torch.Gene
     ({"name": "weighted-mse", "aux_model": {"name": "no-such-classifier"}}, "unknown task model"),
     ({"name": "weighted-mse", "aux_model": {"name": "x", "path": "y"}}, "aux_model must be"),
     ({"name": "lpips", "weights": "/no/such/lpips.safetensors"}, "LPIPS weights not found"),
+    ({"name": "weighted-mse"}, r"^loss: loss 'weighted-mse' needs aux_model \(it takes: aux_model, target\)$"),
+    ({"name": "weighted-mse", "targte": "label"},
+     r"^loss: loss 'weighted-mse' does not take targte; did you mean target\?; it also needs aux_model "),
+    ({"name": "mse", "weight": float("nan")}, r"^loss.weight must be a finite number >= 0, got nan$"),
+    ({"name": "mse", "weight": float("inf")}, "loss.weight must be a finite number"),
+    ({"name": "mse", "weight": 10 ** 400}, "loss.weight must be a finite number"),
+    ({"name": "sum", "terms": [{"name": "mse"}, {"name": "ssim", "weight": float("-inf")}]},
+     r"^loss.terms\[1\].weight must be a finite number"),
 ])
 def test_bad_losses_fail_clearly(spec, fragment: str) -> None:
     with pytest.raises(SemcomError, match=fragment):

@@ -157,3 +157,25 @@ def test_a_checkpoint_from_before_new_keys_resumes_without_a_warning(tiny_config
             pytest.raises(SemcomError, match="does not fit the config's parameter groups"):
         train({**cfg, "steps": 5, "optimizer": {"lr": 1e-3, "groups": [{"params": "encoder.*", "lr": 1e-2}]}},
               verbose=False)
+
+
+def test_each_groups_patterns_are_matched_once_not_per_parameter(monkeypatch) -> None:
+    from semcom.training import optim
+    from semcom.training.config import config_from_dict
+
+    model = nn.Sequential(*(nn.Linear(2, 2) for _ in range(6)))
+    cfg = config_from_dict({"model": {"name": "convjscc"}, "data": {"name": "folder", "root": "x"},
+                            "optimizer": {"lr": 1e-3, "groups": [{"params": "*.weight", "lr": 1e-2},
+                                                                 {"params": ["0.*", "1.*"], "lr": 1e-4}]}})
+    calls: list[str] = []
+    matching = optim._matching
+
+    def counted(names, patterns, where):
+        calls.append(where)
+        return matching(names, patterns, where)
+
+    monkeypatch.setattr(optim, "_matching", counted)
+    built = optim.build_optimizers(model, cfg)
+    assert calls == ["freeze", "optimizer.groups[0]", "optimizer.groups[1]"]
+    assert [len(g["params"]) for g in built.main.param_groups] == [6, 2, 4]  # weights, 0./1. biases, the rest
+    assert built.base_lrs == [1e-2, 1e-4, 1e-3]

@@ -67,6 +67,15 @@ def test_two_stages_the_second_adds_a_module_and_loads_the_first(tiny_config: di
     for key in ("refine.weight", "refine.bias"):
         assert (second[key] - fresh[key]).abs().max() <= 2 * lr * 1.01
 
+    # loaded back, each stage's model is in the training modes it ran in, from final or last
+    from semcom.models import load_model
+    from semcom.zoo import build
+
+    assert build(str(s2)).mode == {"quantize": "ste"} and load_model(s1).mode == {"quantize": "noise"}
+    from_last = load_model(s2.with_name("last"))
+    assert from_last.mode == {"quantize": "ste"}
+    assert all(torch.equal(v, second[k]) for k, v in from_last.state_dict().items())
+
     again = train(config, verbose=False)  # both stages complete: nothing retrains
     assert again == s2 and torch.equal(load_checkpoint(s2).tensors["refine.weight"], second["refine.weight"])
 
@@ -167,3 +176,24 @@ def test_weighted_mse_from_a_frozen_classifier_on_labelled_batches(tiny_config: 
     with pytest.raises(SemcomError, match="needs a labelled training set"):
         train({**cfg, "data": tiny_config["data"], "steps": 1, "out_dir": str(tmp_path / "unlabelled")},
               verbose=False)
+
+
+def test_an_auxiliary_model_built_by_name_starts_from_the_run_seed(tiny_config: dict[str, Any],
+                                                                   labelled_task: Path, tmp_path: Path) -> None:
+    cfg = {**tiny_config, "data": {"name": "test-labelled"}, "val_data": None,
+           "loss": {"name": "weighted-mse", "aux_model": {"name": "test-tiny-classifier", "classes": 3}},
+           "out_dir": str(tmp_path / "aux")}
+
+    def aux_weights(config: dict[str, Any], global_seed: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(global_seed)
+        torch.rand(7)  # the caller's own use of the global generator
+        before = torch.get_rng_state()
+        trainer = Trainer(config, verbose=False)
+        assert torch.equal(torch.get_rng_state(), before)  # the caller's generator is left alone
+        return trainer.objective.terms[0].aux_model.module.state_dict()
+
+    first, second = aux_weights(cfg, 0), aux_weights(cfg, 12345)
+    assert set(first) == {"head.weight", "head.bias"}
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    other = aux_weights({**cfg, "seed": cfg["seed"] + 1}, 0)
+    assert not torch.equal(first["head.weight"], other["head.weight"])  # it follows the run seed
