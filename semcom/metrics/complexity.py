@@ -252,14 +252,10 @@ def _decoder_input(model: Any, enc: Any, snr_db: Tensor) -> Any:
     through AWGN (zeros where nothing was sent), equalized unless the model
     ``receives = "channel_output"``. The channel's randomness is seeded (0)."""
     from semcom.channels import AWGN
-    from semcom.channels.equalization import equalize
-    from semcom.channels.packing import send_masked
 
-    mask = None if enc.mask is None else enc.mask.detach() > 0.5
     channel = AWGN().to(enc.symbols.device)
     generator = torch.Generator(device=enc.symbols.device).manual_seed(0)
-    out = send_masked(channel, enc.symbols, mask, snr_db, generator)
-    return out if getattr(model, "receives", "equalized") == "channel_output" else equalize(out, model.equalizer)
+    return model.receive(channel, enc, snr_db, generator)
 
 
 def encoder_decoder_costs(model: Any, images: Tensor, snr_db: Tensor, warmup: int = 1, repeats: int = 5,

@@ -216,8 +216,7 @@ class JSCCModel(nn.Module, Link):
                 side, failed = self._received_side(enc, delivery.payloads, failed, x, mask, k)
         else:
             self._check_nothing_uncharged(enc)
-        out = send_masked(channel, enc.symbols, mask, snr, generator)
-        received = out if self.receives == "channel_output" else equalize(out, self.equalizer)
+        received = self.receive(channel, enc, snr, generator)
         dec = self.decode(received, snr, side, **run.decoder())
         if not isinstance(dec, Decoded):
             dec = Decoded(images=dec)
@@ -229,6 +228,16 @@ class JSCCModel(nn.Module, Link):
                 "aux_dec": dec.aux, "side": enc.side, "mask": mask,
                 "reconstructions": {n: crop_to(r, size) for n, r in dec.reconstructions.items()},
                 "failed": failed, "extras": enc.extras, "side_info": enc.side_bits is not None}
+
+    def receive(self, channel: Channel, enc: Encoded, snr_db: Tensor,
+                generator: torch.Generator | None = None) -> Tensor | ChannelOutput:
+        """What :meth:`decode` gets for ``enc``: its sent symbols through ``channel``
+        (packed, :func:`~semcom.channels.packing.send_masked`), unpacked to ``(B, k)``
+        and equalized, or the unpacked :class:`ChannelOutput` when ``receives =
+        "channel_output"``."""
+        mask = None if enc.mask is None else enc.mask.detach() > 0.5
+        out = send_masked(channel, enc.symbols, mask, snr_db, generator)
+        return out if self.receives == "channel_output" else equalize(out, self.equalizer)
 
     def _check_nothing_uncharged(self, enc: Encoded) -> None:
         """Without side bits, the receiver may use only what it knows a priori."""
