@@ -3,7 +3,9 @@
     python -m semcom.phy nr      # semcom/phy/data/bler_nr_awgn.json (5G NR, MCS 3..28)
     python -m semcom.phy wifi    # semcom/phy/data/bler_wifi_awgn.json (802.11n (1944, 1458))
 
-Counts go to a JSON-lines log first (``--log``); a killed run resumes from it.
+Counts go to a JSON-lines log first (``--log``); a killed run resumes from it. Two
+processes can share the NR work (``--sizes large`` and ``--sizes small --log OTHER``);
+``--write-only OTHER`` then writes the table from both logs without simulating.
 See :mod:`semcom.phy.bler_tables` for the procedure.
 """
 
@@ -50,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest when busy)")
     parser.add_argument("--log", type=Path, help="counts log (default: /tmp/semcom_bler_<table>.jsonl)")
+    parser.add_argument("--write-only", type=Path, nargs="*", metavar="LOG",
+                        help="simulate nothing: write the table from --log and these logs (nr)")
     parser.add_argument("--out", type=Path, help="output JSON (default: the shipped table)")
     args = parser.parse_args(argv)
     log = args.log or Path(f"/tmp/semcom_bler_{args.table}.jsonl")
@@ -58,7 +62,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     def say(msg: str) -> None:
         print(f"[{time.time() - start:7.0f} s] {msg}", flush=True)
 
-    if args.table == "nr":
+    if args.table == "nr" and args.write_only is not None:
+        from semcom.phy.bler_tables import Log, write_nr_table
+
+        merged = Log(log)
+        for extra in args.write_only:
+            merged.rows += Log(extra).rows
+        out = args.out or DATA_DIR / NR_TABLE
+        table = write_nr_table(merged, out)
+    elif args.table == "nr":
         from semcom.phy.bler_tables import build_nr_tables
         from semcom.phy.mcs import usable_mcs
 
@@ -70,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         out = args.out or DATA_DIR / WIFI_TABLE
         table = build_wifi_table(log, out, args.seed, args.threads, say)
-    print(json.dumps({"wrote": str(out), "cpu_seconds": table["semcom"]["cpu_seconds"]}))
+    print(json.dumps({"wrote": str(out), "simulation_wall_seconds": table["semcom"]["simulation_wall_seconds"]}))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ blocks: incremental redundancy (the default), chase combining or none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -164,14 +165,7 @@ class TransportBlockLink:
 
     def max_payload_bytes(self, channel_uses: int, mcs: int | MCS) -> int:
         """Largest payload (bytes) whose first transmission fits in ``channel_uses``."""
-        lo, hi = 0, max(1, int(channel_uses) * 8)  # > 8 bits per symbol never fits
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.channel_uses(mid, mcs) <= channel_uses:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return _max_payload_bytes(int(channel_uses), get_mcs(mcs).index, self.max_tb_bits)
 
     def full_tb_plan(self, num_tbs: int, mcs: int | MCS) -> TransportPlan:
         """A plan of ``num_tbs`` TBs of the largest size this link uses at ``mcs``."""
@@ -272,6 +266,18 @@ class TransportBlockLink:
                 break
         received = bits_to_bytes(decided.reshape(-1)[:plan.payload_bits])
         return Delivery(received, tb_ok, first_ok, transmissions, uses, iterations, plan)
+
+
+@lru_cache(maxsize=4096)
+def _max_payload_bytes(channel_uses: int, mcs_index: int, max_tb_bits: int) -> int:
+    lo, hi = 0, max(1, channel_uses * 8)  # > 8 bits per symbol never fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if plan_transport(8 * mid, mcs_index, max_tb_bits).channel_uses <= channel_uses:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def tb_bits(bits: Tensor, plan: TransportPlan) -> Tensor:

@@ -121,6 +121,9 @@ def load_built(path: str | Path, overrides: dict[str, Any] | None = None, kind: 
     if kind is not None and found != kind:
         raise CheckpointError(f"checkpoint {path} holds a {found}, not a {kind}")
     registry, system = _registry(found), str(meta["system"])
+    if system not in registry:
+        raise CheckpointError(f"checkpoint {path}: unknown {registry.kind} {system!r} "
+                              f"(known: {', '.join(registry.names())})")
     overrides = dict(overrides or {})
     registry.check_kwargs(system, overrides, what=f"{registry.kind} {system!r} (checkpoint {path})",
                           partial=True)
@@ -134,6 +137,10 @@ def load_built(path: str | Path, overrides: dict[str, Any] | None = None, kind: 
         built = registry.create(system, **config)
     except TypeError as e:
         raise CheckpointError(f"checkpoint {ckpt.path}: config does not fit {system!r} ({e})") from None
+    except CheckpointError:
+        raise
+    except SemcomError as e:
+        raise CheckpointError(f"checkpoint {ckpt.path}: cannot rebuild {system!r}: {e}") from None
     if check is not None:
         check(built, system)
     if not hasattr(built, "load_state_dict"):
