@@ -207,6 +207,9 @@ class SeparationLink(Link):
             return WifiBitPipe(link=wifi) if self.phy == "wifi" else NRBitPipe(CONTROL_MCS, link=tb)
 
         self.header_path = SideInfoPath(header_pipe(self.tb_link, self.wifi_link))
+        # the codec's bytes go through the same bit pipe interface (MCS chosen per call)
+        self.data_pipe = header_pipe(self.tb_link, self.wifi_link)
+        self.abstract_data_pipe = header_pipe(self.abstract_links["tb"], self.abstract_links["wifi"])
         self.abstract_header_path = SideInfoPath(header_pipe(self.abstract_links["tb"], self.abstract_links["wifi"]))
 
     @classmethod
@@ -263,13 +266,9 @@ class SeparationLink(Link):
               generator: torch.Generator | None, abstraction: bool = False) -> tuple[bytes, bool, int, int]:
         """Bytes over the PHY (decoded, or drawn from the tables with ``abstraction``):
         (received, ok, channel uses, transmissions)."""
-        if self.phy == "wifi":
-            link = self.abstract_links["wifi"] if abstraction else self.wifi_link
-            d = link.send(data, channel, snr_db, generator)
-            return d.payload, d.ok, d.channel_uses, 1
-        link = self.abstract_links["tb"] if abstraction else self.tb_link
-        d = link.send(data, mcs, channel, snr_db, generator)
-        return d.payload, d.ok, d.channel_uses, d.rounds
+        pipe = (self.abstract_data_pipe if abstraction else self.data_pipe)
+        d = pipe.send(data, channel, snr_db, generator, mcs=None if self.phy == "wifi" else mcs)
+        return d.payload, d.ok, d.channel_uses, d.transmissions
 
     def _transmit_one(self, image: Tensor, channel: Channel, snr_db: float,
                       generator: torch.Generator | None, mcs_setting: int | str | None = None,

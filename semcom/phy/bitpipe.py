@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from semcom.errors import SemcomError
+from semcom.settings import AUTO
 
 #: MCS of side information and control headers: the most robust index Sionna's 5G
 #: encoder accepts (QPSK, code rate 0.245)
@@ -60,8 +61,9 @@ class BitPipe:
         raise NotImplementedError
 
     def send(self, payload: bytes, channel: Any, snr_db: float,
-             generator: torch.Generator | None = None) -> BitDelivery:
-        """Deliver ``payload`` through ``channel`` at ``snr_db`` dB."""
+             generator: torch.Generator | None = None, mcs: int | None = None) -> BitDelivery:
+        """Deliver ``payload`` through ``channel`` at ``snr_db`` dB (``mcs``: override
+        the operating point for this call, where the pipe has one)."""
         raise NotImplementedError
 
     def deliver_error_free(self, payload: bytes) -> BitDelivery:
@@ -74,45 +76,80 @@ class BitPipe:
 
 
 class NRBitPipe(BitPipe):
-    """5G NR transport blocks at a fixed MCS of TS 38.214 table 1.
+    """5G NR transport blocks at a fixed or an automatic MCS of TS 38.214 table 1.
 
     Args:
-        mcs: MCS index (3..28); default :data:`SIDE_INFO_MCS`.
+        mcs: MCS index (3..28), or ``"auto"``: per call, the highest-rate MCS whose
+            tabulated TB error rate at the SNR is at most ``target_bler``
+            (:func:`semcom.phy.select_mcs`; MCS 3 below every threshold). Default
+            :data:`SIDE_INFO_MCS`.
         max_retransmissions: extra transmissions of a failed TB.
         link: an existing :class:`~semcom.phy.tb_link.TransportBlockLink` to share
             (its retransmission and combining settings apply); built if None.
+        target_bler: TB error rate the automatic MCS aims at.
         **link_options: options of a new ``TransportBlockLink``.
     """
 
     name = "5g"
 
-    def __init__(self, mcs: int = SIDE_INFO_MCS, max_retransmissions: int = 0, link: Any = None,
-                 **link_options: Any) -> None:
-        from semcom.phy.mcs import check_usable_mcs
+    def __init__(self, mcs: int | str = SIDE_INFO_MCS, max_retransmissions: int = 0, link: Any = None,
+                 target_bler: float = 0.1, **link_options: Any) -> None:
         from semcom.phy.tb_link import TransportBlockLink
 
-        self.mcs = check_usable_mcs(int(mcs)).index
+        self.mcs = AUTO if str(mcs).strip().lower() == AUTO else self._checked(mcs)
+        if not 0.0 < float(target_bler) < 1.0:
+            raise SemcomError(f"target_bler must be in (0, 1), got {target_bler!r}")
+        self.target_bler = float(target_bler)
         self.link = link if link is not None else TransportBlockLink(
             max_retransmissions=int(max_retransmissions), **link_options)
 
-    def channel_uses(self, num_bytes: int) -> int:
-        return self.link.channel_uses(self._padded(int(num_bytes)), self.mcs) if num_bytes else 0
+    @staticmethod
+    def _checked(mcs: Any) -> int:
+        from semcom.phy.mcs import check_usable_mcs
+
+        if isinstance(mcs, bool):
+            raise SemcomError(f"mcs must be an MCS index or auto, got {mcs!r}")
+        try:
+            return check_usable_mcs(int(mcs)).index
+        except (TypeError, ValueError):
+            raise SemcomError(f"mcs must be an MCS index or auto, got {mcs!r}") from None
+
+    def mcs_for(self, snr_db: float | None = None, channel: Any = None, mcs: int | None = None) -> int:
+        """The MCS of a call: ``mcs`` if given, the fixed one, or the automatic choice
+        at ``snr_db`` (BLER table of AWGN, or of fading for other channels)."""
+        if mcs is not None:
+            return self._checked(mcs)
+        if self.mcs != AUTO:
+            return int(self.mcs)
+        if snr_db is None:
+            raise SemcomError("an automatic-MCS bit pipe needs the SNR to choose its MCS")
+        from semcom.phy import select_mcs
+
+        table = "awgn" if getattr(channel, "name", "awgn") == "awgn" else "rayleigh"
+        choice = select_mcs(float(snr_db), self.target_bler, table)
+        return SIDE_INFO_MCS if choice is None else int(choice)
+
+    def channel_uses(self, num_bytes: int, mcs: int | None = None, snr_db: float | None = None) -> int:
+        if not num_bytes:
+            return 0
+        return self.link.channel_uses(self._padded(int(num_bytes)), self.mcs_for(snr_db, mcs=mcs))
 
     @staticmethod
     def _padded(num_bytes: int) -> int:
         """Payloads below :data:`MIN_PAYLOAD_BYTES` are zero-padded to it."""
         return max(int(num_bytes), MIN_PAYLOAD_BYTES)
 
-    def max_payload_bytes(self, channel_uses: int) -> int:
+    def max_payload_bytes(self, channel_uses: int, mcs: int | None = None, snr_db: float | None = None) -> int:
         """Largest payload whose first transmission fits in ``channel_uses``."""
-        return self.link.max_payload_bytes(int(channel_uses), self.mcs)
+        return self.link.max_payload_bytes(int(channel_uses), self.mcs_for(snr_db, mcs=mcs))
 
     def send(self, payload: bytes, channel: Any, snr_db: float,
-             generator: torch.Generator | None = None) -> BitDelivery:
+             generator: torch.Generator | None = None, mcs: int | None = None) -> BitDelivery:
+        """Deliver ``payload``; ``mcs`` overrides the pipe's MCS for this call."""
         if not payload:
             return BitDelivery(b"", True, 0, 0)
         data = bytes(payload) + bytes(self._padded(len(payload)) - len(payload))
-        d = self.link.send(data, self.mcs, channel, float(snr_db), generator)
+        d = self.link.send(data, self.mcs_for(snr_db, channel, mcs), channel, float(snr_db), generator)
         return BitDelivery(d.payload[:len(payload)], d.ok, int(d.channel_uses), int(d.rounds))
 
     def describe(self) -> dict[str, Any]:
@@ -149,7 +186,9 @@ class WifiBitPipe(BitPipe):
         return lo
 
     def send(self, payload: bytes, channel: Any, snr_db: float,
-             generator: torch.Generator | None = None) -> BitDelivery:
+             generator: torch.Generator | None = None, mcs: int | None = None) -> BitDelivery:
+        """Deliver ``payload`` (``mcs`` is accepted for the common interface and ignored:
+        the code and QAM order are fixed)."""
         if not payload:
             return BitDelivery(b"", True, 0, 0)
         d = self.link.send(bytes(payload), channel, float(snr_db), generator)
