@@ -144,9 +144,8 @@ def cmd_transmit(args: argparse.Namespace) -> int:
         if "mcs" in given and str(given["mcs"]) != str(args.mcs):
             raise SemcomError(f"--mcs {args.mcs} and --run mcs={given['mcs']} disagree; give one")
         given["mcs"] = str(args.mcs)
-    run = link.resolve_settings(**given).as_dict()
     t0 = time.perf_counter()
-    result = link.transmit(image, channel, snr_db, generator=gen, **{k: v for k, v in run.items() if v is not None})
+    result = link.transmit(image, channel, snr_db, generator=gen, **given)
     elapsed = time.perf_counter() - t0
     m = quality_metrics(image, result.images)
     _, _, h, w = image.shape
@@ -164,6 +163,7 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     else:
         print(f"MS-SSIM     {m['ms_ssim'][0].item():.4f} ({m['ms_ssim_db'][0].item():.2f} dB)")
     print(f"CBR         {result.cbr[0].item():.5f} ({int(result.channel_uses[0])} channel uses)")
+    run = result.extras.get("settings", {})
     if run:
         print("settings    " + ", ".join(f"{k}={'as configured' if v is None else v}" for k, v in run.items()))
     for key, value in result.extras.items():

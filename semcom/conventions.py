@@ -229,6 +229,10 @@ def ebno_to_snr_db(ebno: float, bits_per_symbol: int, code_rate: float) -> float
 
 
 # -------------------------------------------------------------------------- quality
+#: what a receiver shows for an image it lost (failed CRC, lost side information, a
+#: codec that could not fit the budget): mid-gray, counted in ``extras["failed"]``
+LOST_IMAGE_VALUE = 0.5
+
 def quantize_8bit(images: Tensor) -> Tensor:
     """Clamp to ``[0, 1]`` and round to the 8-bit grid (values stay in ``[0, 1]``)."""
     return torch.round(images.clamp(0.0, 1.0) * 255.0) / 255.0

@@ -9,7 +9,8 @@ rate 0.245, no retransmission, unless a system passes its own pipe).
 
 * In evaluation (``simulate=True``) the bytes really cross the channel, with the
   same noise, fading and erasures as the symbols; a block that fails its CRC makes
-  its image a counted failure.
+  its image a counted failure. They draw their noise from a generator seeded by one
+  draw of the caller's, so the symbols' noise does not depend on their length.
 * In training (``simulate=False``) delivery is error-free, but the channel uses are
   charged by the same formula (:meth:`BitPipe.channel_uses`).
 """
@@ -38,6 +39,14 @@ class SideDelivery:
     payloads: list[bytes]
     ok: Tensor
     channel_uses: Tensor
+
+
+def _own_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    """A CPU generator seeded by exactly one draw from ``generator`` (None stays None)."""
+    if generator is None:
+        return None
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    return torch.Generator().manual_seed(seed)
 
 
 class SideInfoPath:
@@ -71,6 +80,7 @@ class SideInfoPath:
             return SideDelivery([bytes(p) for p in payloads], torch.ones(len(payloads), dtype=torch.bool),
                                 self.charge(payloads))
         snr = snr_to_batch(snr_db, len(payloads)).detach().cpu()
+        generator = _own_generator(generator)
         got, ok, uses = [], [], []
         for b, payload in enumerate(payloads):
             d = self.pipe.send(bytes(payload), channel, float(snr[b]), generator)

@@ -102,8 +102,8 @@ def bench_models(argv: Sequence[str]) -> int:
     if not zoo:
         raise SemcomError("no shipped checkpoints match; see `semcom models`")
     models = {name: build(entry["path"]) for name, entry in zoo.items()}
-    for name, model in models.items():
-        model.resolve_settings(**run)  # every model must take the settings, before any work
+    # every model must take the settings, before any work
+    resolved = {name: model.resolve_settings(**run).as_dict() for name, model in models.items()}
     cifar = load_images("cifar10", args.cifar_limit)
     kodak = load_images("kodak", args.kodak_limit)
     rows = []
@@ -114,7 +114,7 @@ def bench_models(argv: Sequence[str]) -> int:
         t0 = time.perf_counter()
         row: dict[str, Any] = {"name": name, "system": entry["system"], "cbr": entry["config"].get("cbr"),
                                "eval_snr_db": snr, "params": count_parameters(model),
-                               "settings": model.resolve_settings(**run).as_dict()}
+                               "settings": resolved[name]}
         row["psnr_cifar10"] = dataset_psnr(model, cifar, snr, 100, 0, **run)
         row["psnr_kodak"] = dataset_psnr(model, kodak, snr, 1, 0, **run)
         costs = encoder_decoder_costs(model, x, torch.full((1,), snr), warmup=1, repeats=args.repeats, **run)

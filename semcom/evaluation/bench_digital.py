@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import torch
 
+from semcom.evaluation.tables import swept_settings
+
 
 def ldpc_throughput(mcs_list: Sequence[int] = (5, 9, 16, 22), num_tbs: int = 8, snr_margin_db: float = 2.0,
                     seed: int = 0) -> list[dict[str, Any]]:
@@ -75,15 +77,6 @@ def run_axes(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def _swept(rows: Sequence[dict[str, Any]]) -> set[str]:
-    values: dict[str, set[str]] = {}
-    for r in rows:
-        for k, v in r.items():
-            if k.startswith("run."):
-                values.setdefault(k, set()).add(repr(v))
-    return {k for k, v in values.items() if len(v) > 1}
-
-
 def _run_label(row: dict[str, Any], swept: set[str]) -> str:
     """The system label plus the values of the swept settings (``hevc+5G LDPC mcs=9``)."""
     return row["system"] + "".join(f" {k[4:]}={row[k]}" for k in sorted(swept) if k in row)
@@ -94,7 +87,7 @@ def psnr_tables(rows: Sequence[dict[str, Any]]) -> str:
     system, a column per SNR; lost images count at their gray substitute, and
     ``(n% lost)`` gives the share of images lost."""
     snrs = sorted({float(r["snr_db"]) for r in rows})
-    swept = _swept(rows)
+    swept = swept_settings(rows)
     out = []
     for channel in dict.fromkeys(r["channel"] for r in rows):
         for cbr in sorted({float(r["cbr_requested"]) for r in rows if r["channel"] == channel}):
@@ -152,7 +145,7 @@ def bench_digital(argv: Sequence[str]) -> int:
     sweep_s = time.perf_counter() - t0
     print(f"\nsweep: {len(rows)} points in {sweep_s:.0f} s")
     print(f"{'system':18s} {'channel':10s} {'snr':>5s} {'cbr req':>8s} {'cbr':>7s} {'PSNR':>6s} {'fail':>5s}")
-    swept = _swept(rows)
+    swept = swept_settings(rows)
     for r in rows:
         print(f"{_run_label(r, swept):18s} {r['channel']:10s} {r['snr_db']:5.1f} {r['cbr_requested']:8.4f} "
               f"{r['cbr']:7.4f} {r['psnr']:6.2f} {r.get('failure_rate') or 0:5.2f}")

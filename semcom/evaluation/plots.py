@@ -14,27 +14,16 @@ import math
 from pathlib import Path
 from typing import Any, Hashable, Sequence
 
+from semcom.evaluation.tables import run_values, swept_settings
+
 #: marker per line, cycled (colours come from matplotlib's default cycle)
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 #: lines per panel above which PSNR vs CBR splits its panels by SNR too
 MAX_LINES = 8
 
 
-def _runs(row: dict[str, Any], leave_out: str = "") -> tuple[tuple[str, Any], ...]:
-    return tuple((k, row[k]) for k in sorted(row) if k.startswith("run.") and k != leave_out)
-
-
 def _run_text(runs: tuple[tuple[str, Any], ...], swept: set[str]) -> str:
     return "".join(f", {k[4:]}={v}" for k, v in runs if k in swept)
-
-
-def _swept(rows: Sequence[dict[str, Any]]) -> set[str]:
-    """``run.*`` columns that take more than one value among ``rows``."""
-    values: dict[str, set[str]] = {}
-    for row in rows:
-        for k, v in _runs(row):
-            values.setdefault(k, set()).add(repr(v))
-    return {k for k, v in values.items() if len(v) > 1}
 
 
 def _groups(rows: Sequence[dict[str, Any]], key_fields: Sequence[str], y: str = "psnr",
@@ -43,7 +32,7 @@ def _groups(rows: Sequence[dict[str, Any]], key_fields: Sequence[str], y: str = 
     for row in rows:
         if row.get(y) is None or row.get(x) is None:
             continue
-        groups.setdefault(tuple(row.get(k) for k in key_fields) + (_runs(row, leave_out),), []).append(row)
+        groups.setdefault(tuple(row.get(k) for k in key_fields) + (run_values(row, leave_out),), []).append(row)
     return groups
 
 
@@ -115,7 +104,7 @@ def plot_psnr_vs_snr(rows: Sequence[dict[str, Any]], path: str | Path, title: st
         path: PNG to write.
         title: second title line (dataset, images, repeats).
     """
-    swept = _swept(rows)
+    swept = swept_settings(rows)
     panels = _panels(rows, ("channel",)) if len({r.get("channel") for r in rows}) > 1 else [("", list(rows))]
     fig, axes = _figure("PSNR vs SNR (each line at the cbr = k/n shown)" + (f"\n{title}" if title else ""),
                         len(panels))
@@ -154,7 +143,7 @@ def plot_psnr_vs_cbr(rows: Sequence[dict[str, Any]], path: str | Path, title: st
     Rows that share a system label (several CBRs, or one checkpoint per CBR) join into
     one line, sorted by measured CBR.
     """
-    swept = _swept(rows)
+    swept = swept_settings(rows)
     keys = cbr_panel_keys(rows)
     panels = _panels(rows, keys) if keys else [("", list(rows))]
     fig, axes = _figure("PSNR vs CBR" + (f"\n{title}" if title else ""), len(panels))
@@ -179,7 +168,7 @@ def plot_metric_vs(rows: Sequence[dict[str, Any]], x: str, y: str, path: str | P
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     order = list(dict.fromkeys(values))
     position = (lambda v: v) if numeric else order.index
-    swept = _swept(rows) - {x}
+    swept = swept_settings(rows) - {x}
     panels = _panels(rows, ("channel",)) if len({r.get("channel") for r in rows}) > 1 else [("", list(rows))]
     name = x.removeprefix("run.")
     fig, axes = _figure(f"{y} vs {name}" + (f"\n{title}" if title else ""), len(panels))

@@ -35,8 +35,18 @@ def setting_column(name: str) -> str:
     return name if name.startswith("run.") else f"run.{name}"
 
 
-def _runs(row: dict[str, Any], leave_out: str = "") -> tuple[tuple[str, Any], ...]:
+def run_values(row: dict[str, Any], leave_out: str = "") -> tuple[tuple[str, Any], ...]:
+    """A row's ``(run.NAME, value)`` pairs in name order (without ``leave_out``)."""
     return tuple((k, row[k]) for k in sorted(row) if k.startswith("run.") and k != leave_out)
+
+
+def swept_settings(rows: Sequence[dict[str, Any]]) -> set[str]:
+    """``run.*`` columns that take more than one value among ``rows``."""
+    values: dict[str, set[str]] = {}
+    for row in rows:
+        for k, v in run_values(row):
+            values.setdefault(k, set()).add(repr(v))
+    return {k for k, v in values.items() if len(v) > 1}
 
 
 def _number(value: Any) -> float | None:
@@ -69,7 +79,7 @@ def envelope(rows: Sequence[dict[str, Any]], over: str, metric: str = "psnr",
         if max_overshoot is not None and budget is not None and float(row["cbr"]) > (1 + max_overshoot) * budget:
             continue
         key = (row["system"], row.get("source"), row.get("cbr_requested"), row["channel"], row["snr_db"],
-               _runs(row, column))
+               run_values(row, column))
         counts[key] = counts.get(key, 0) + 1
         if key not in best or (value < best[key][metric] if lower else value > best[key][metric]):
             best[key] = row
@@ -81,7 +91,7 @@ def _curves(rows: Sequence[dict[str, Any]], metric: str, leave_out: str = "") ->
     for row in rows:
         cbr, value = _number(row.get("cbr")), _number(row.get(metric))
         if cbr is not None and value is not None:
-            key = tuple(row.get(k) for k in _CURVE) + (_runs(row, leave_out),)
+            key = tuple(row.get(k) for k in _CURVE) + (run_values(row, leave_out),)
             curves.setdefault(key, []).append((cbr, value))
     return {k: sorted(v) for k, v in curves.items()}
 

@@ -32,25 +32,14 @@ from torch import Tensor, nn
 from semcom.channels.base import Channel, ChannelOutput
 from semcom.channels.equalization import EQUALIZERS, equalize
 from semcom.channels.packing import send_masked, sent_counts
-from semcom.conventions import SNR, snr_to_batch
+from semcom.conventions import LOST_IMAGE_VALUE, SNR, snr_to_batch
 from semcom.data.transforms import crop_to, pad_to_multiple
 from semcom.errors import SemcomError
 from semcom.link import Link, TransmitResult
 from semcom.settings import RunSettings, Setting, resolve_settings
 from semcom.sideinfo import SideInfoPath
 
-#: gray level of an image whose side information was lost
-LOST_IMAGE_VALUE = 0.5
 RECEIVES = ("equalized", "channel_output")
-
-
-def _side_generator(generator: torch.Generator | None) -> torch.Generator | None:
-    """A CPU generator for the side-information PHY, seeded by one draw from
-    ``generator``, so the symbols' noise does not depend on the side information's length."""
-    if generator is None:
-        return None
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-    return torch.Generator().manual_seed(seed)
 
 
 @dataclass
@@ -209,7 +198,7 @@ class JSCCModel(nn.Module, Link):
         if enc.side_bits is not None:
             if len(enc.side_bits) != b:
                 raise SemcomError(f"{self.name}: side_bits must hold one payload per image")
-            delivery = self.side_path.send(enc.side_bits, channel, snr, _side_generator(generator), simulate)
+            delivery = self.side_path.send(enc.side_bits, channel, snr, generator, simulate)
             uses = uses + delivery.channel_uses
             failed = ~delivery.ok
             if simulate:

@@ -9,8 +9,8 @@ Accounting (``shared/design/conventions.md``):
   ``k = sum over transmissions of ceil(coded_bits / bits_per_symbol)``.
 * The receiver needs the payload length and, in auto mode, the MCS. They travel in a
   4-byte control header (MCS index, 24-bit payload length): side information, sent
-  through the same :class:`~semcom.sideinfo.SideInfoPath` as every system's (its own
-  transport block at the most robust MCS, :data:`CONTROL_MCS`, with the link's
+  through the same bit pipe as the codec's bytes (:mod:`semcom.phy.bitpipe`: its own
+  transport block at the side-information MCS, :data:`CONTROL_MCS`, with the link's
   retransmissions); its channel uses are charged.
 * Run-time setting ``mcs`` (``transmit(..., mcs=9)``, ``--run mcs=9``): a fixed MCS
   for this call, or ``auto``; default: as the link was built.
@@ -74,19 +74,17 @@ import torch
 from torch import Tensor
 
 from semcom.channels.base import Channel
-from semcom.conventions import SNR, channel_uses_for_cbr, parse_cbr, snr_to_batch
+from semcom.conventions import LOST_IMAGE_VALUE, SNR, channel_uses_for_cbr, parse_cbr, snr_to_batch
 from semcom.errors import SemcomError
 from semcom.link import Link, TransmitResult
 from semcom.registry import SYSTEMS
+from semcom.phy.bitpipe import SIDE_INFO_MCS
 from semcom.settings import RunSettings, Setting
-from semcom.sideinfo import SideInfoPath
 
-#: MCS of the control header (the most robust one Sionna's 5G encoder accepts)
-CONTROL_MCS = 3
+#: MCS of the control header: the side-information MCS (the most robust one Sionna accepts)
+CONTROL_MCS = SIDE_INFO_MCS
 #: header bytes: MCS index (1) + payload length (3)
 HEADER_BYTES = 4
-#: gray level of a lost image
-LOST_IMAGE_VALUE = 0.5
 PHYS = ("5g", "wifi")
 #: images whose encodings the process keeps (per codec configuration)
 MAX_CACHED_IMAGES = 32
@@ -203,14 +201,13 @@ class SeparationLink(Link):
                                "wifi": AbstractWifiLDPCLink(self.wifi_link) if self.wifi_link else None}
         from semcom.phy.bitpipe import NRBitPipe, WifiBitPipe
 
-        def header_pipe(tb: Any, wifi: Any) -> Any:
+        def bit_pipe(tb: Any, wifi: Any) -> Any:
             return WifiBitPipe(link=wifi) if self.phy == "wifi" else NRBitPipe(CONTROL_MCS, link=tb)
 
-        self.header_path = SideInfoPath(header_pipe(self.tb_link, self.wifi_link))
-        # the codec's bytes go through the same bit pipe interface (MCS chosen per call)
-        self.data_pipe = header_pipe(self.tb_link, self.wifi_link)
-        self.abstract_data_pipe = header_pipe(self.abstract_links["tb"], self.abstract_links["wifi"])
-        self.abstract_header_path = SideInfoPath(header_pipe(self.abstract_links["tb"], self.abstract_links["wifi"]))
+        # one bit pipe carries the header (at CONTROL_MCS) and the codec's bytes (the MCS
+        # of the call); keyed by phy_abstraction
+        self.pipes = {False: bit_pipe(self.tb_link, self.wifi_link),
+                      True: bit_pipe(self.abstract_links["tb"], self.abstract_links["wifi"])}
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -220,7 +217,7 @@ class SeparationLink(Link):
     # -- operating point ------------------------------------------------------------
     def control_channel_uses(self) -> int:
         """Channel uses of one transmission of the control header."""
-        return self.header_path.pipe.channel_uses(HEADER_BYTES)
+        return self.pipes[False].channel_uses(HEADER_BYTES)
 
     def choose_mcs(self, snr_db: float, channel: Channel, mcs: int | str | None = None,
                    channel_uses: int | None = None) -> int:
@@ -247,13 +244,8 @@ class SeparationLink(Link):
         k = self.data_channel_uses(height, width)
         if k <= 0:
             return 0
-        if self.phy == "wifi":
-            lo, hi = 0, k
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                lo, hi = (mid, hi) if self.wifi_link.channel_uses(mid) <= k else (lo, mid - 1)
-            return lo
-        return self.tb_link.max_payload_bytes(k, mcs)
+        pipe = self.pipes[False]
+        return pipe.max_payload_bytes(k) if self.phy == "wifi" else pipe.max_payload_bytes(k, mcs)
 
     def _fit(self, image: Tensor, max_bytes: int) -> Any:
         """Codec fit on the image's cached encodings (shared by every budget)."""
@@ -266,8 +258,7 @@ class SeparationLink(Link):
               generator: torch.Generator | None, abstraction: bool = False) -> tuple[bytes, bool, int, int]:
         """Bytes over the PHY (decoded, or drawn from the tables with ``abstraction``):
         (received, ok, channel uses, transmissions)."""
-        pipe = (self.abstract_data_pipe if abstraction else self.data_pipe)
-        d = pipe.send(data, channel, snr_db, generator, mcs=None if self.phy == "wifi" else mcs)
+        d = self.pipes[abstraction].send(data, channel, snr_db, generator, mcs=None if self.phy == "wifi" else mcs)
         return d.payload, d.ok, d.channel_uses, d.transmissions
 
     def _transmit_one(self, image: Tensor, channel: Channel, snr_db: float,
@@ -277,7 +268,7 @@ class SeparationLink(Link):
 
         _, h, w = image.shape
         lost = torch.full_like(image, LOST_IMAGE_VALUE)
-        header_pipe = (self.abstract_header_path if abstraction else self.header_path).pipe
+        pipe = self.pipes[abstraction]
         mcs = self.choose_mcs(snr_db, channel, mcs_setting, self.data_channel_uses(h, w)) if self.phy == "5g" else -1
         budget = self.payload_budget(h, w, mcs if mcs >= 0 else None)
         small = not self.codec.accepts(image)
@@ -285,14 +276,14 @@ class SeparationLink(Link):
         info: dict[str, Any] = {"mcs": mcs, "quality": float("nan"), "payload_bytes": 0,
                                 "transmissions": 0, "failed": True, "reason": ""}
         if fit is None:  # only the header goes out, announcing that nothing follows
-            hd = header_pipe.send(_pack_header(max(mcs, 0), 0), channel, snr_db, generator)
+            hd = pipe.send(_pack_header(max(mcs, 0), 0), channel, snr_db, generator)
             info.update(channel_uses=hd.channel_uses, transmissions=hd.transmissions,
                         reason="size" if small else "budget")
             return lost, info
         info.update(quality=float(fit.quality), payload_bytes=fit.num_bytes)
         header = _pack_header(max(mcs, 0), fit.num_bytes)
         payload = fit.data + bytes(budget - fit.num_bytes) if self.fill_budget else fit.data
-        hd = header_pipe.send(header, channel, snr_db, generator)
+        hd = pipe.send(header, channel, snr_db, generator)
         got_header, ok_h, uses_h, tx_h = hd.payload, hd.ok, hd.channel_uses, hd.transmissions
         got, ok_d, uses_d, tx_d = self._send(payload, mcs, channel, snr_db, generator, abstraction)
         got = got[:fit.num_bytes]

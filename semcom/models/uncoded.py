@@ -17,15 +17,13 @@ from torch import Tensor
 
 from semcom.channels.base import Channel
 from semcom.channels.equalization import EQUALIZERS, equalize
-from semcom.conventions import SNR, complex_to_real, real_to_complex, snr_to_batch
+from semcom.conventions import LOST_IMAGE_VALUE, SNR, complex_to_real, real_to_complex, snr_to_batch
 from semcom.errors import SemcomError
 from semcom.link import Link, TransmitResult
 from semcom.registry import SYSTEMS
 from semcom.settings import RunSettings
 from semcom.sideinfo import SideInfoPath
 
-#: gray level of an image whose gain was lost
-LOST_IMAGE_VALUE = 0.5
 
 
 @SYSTEMS.register("uncoded")

@@ -11,7 +11,8 @@ through a :class:`BitPipe`:
   default), no retransmission (:class:`~semcom.phy.wifi_ldpc.WifiLDPCLink`).
 
 ``pipe.channel_uses(n)`` is the cost of one transmission of ``n`` bytes *before*
-sending (training charges side information with it without simulating);
+sending (:class:`semcom.sideinfo.SideInfoPath` charges training's error-free side
+information with it);
 ``pipe.send(payload, channel, snr_db, generator)`` simulates it and returns a
 :class:`BitDelivery` (bytes, CRC verdict, channel uses of every transmission).
 """
@@ -65,10 +66,6 @@ class BitPipe:
         """Deliver ``payload`` through ``channel`` at ``snr_db`` dB (``mcs``: override
         the operating point for this call, where the pipe has one)."""
         raise NotImplementedError
-
-    def deliver_error_free(self, payload: bytes) -> BitDelivery:
-        """The delivery without simulation (training): exact bytes, the same charge."""
-        return BitDelivery(bytes(payload), True, self.channel_uses(len(payload)), 1 if payload else 0)
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable description (for result files)."""

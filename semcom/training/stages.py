@@ -35,7 +35,7 @@ from typing import Any, Sequence
 from semcom import configfile
 from semcom.configfile import read_config_file
 from semcom.errors import SemcomError
-from semcom.training.config import TrainConfig, config_from_dict, resolve_roots
+from semcom.training.config import TrainConfig, apply_overrides, config_from_dict, resolve_roots
 
 PREVIOUS = "previous"
 #: top-level keys a stage replaces whole instead of merging into the base's mapping
@@ -147,7 +147,7 @@ def run_stages(config: dict[str, Any] | str | Path, overrides: Sequence[str] = (
     raw = _read(config)
     if raw is None or "stages" not in raw:
         raise SemcomError("run_stages needs a config with stages")
-    raw = configfile.apply_overrides(raw, overrides, replaceable=("snr_db",))
+    raw = apply_overrides(raw, overrides)
     previous: Path | None = None
     for name, stage in stage_configs(raw):
         if previous is not None:

@@ -110,7 +110,8 @@ def test_encoder_decoder_costs_route_settings_and_reject_unknown_ones() -> None:
     model = ConvJSCC(cbr=1 / 6, widths=[4, 4, 4, 4]).eval()
     x, snr = torch.rand(1, 3, 32, 32), torch.full((1,), 10.0)
     costs = encoder_decoder_costs(model, x, snr, warmup=0, repeats=1)
-    assert costs["macs_encoder"] == count_macs(model.encode, x, snr) > 0
+    # five 5x5 convolutions, strides 2, 2, 1, 1, 1: 3->4 at 16x16, 4->4 at 8x8 (x3), 4->16 at 8x8
+    assert costs["macs_encoder"] == 25 * (16 * 16 * 3 * 4 + 3 * 8 * 8 * 4 * 4 + 8 * 8 * 4 * 16) == 256000
     assert costs["macs_decoder"] > 0 and costs["latency_encode_s"] > 0 and costs["latency_decode_s"] > 0
     with pytest.raises(SemcomError, match="no run-time setting rho_enc"):
         encoder_decoder_costs(model, x, snr, rho_enc=0.5)
@@ -154,7 +155,7 @@ def test_encoder_decoder_costs_decode_what_the_channel_delivers() -> None:
     assert encodes and all(kw == {"rate": 0.5} for kw in encodes)  # rate reaches only the encoder
     assert decodes and all(kw == {"gain": 2.0} for kw, _ in decodes)  # gain only the decoder
     assert costs["macs_decoder"] == 32 * 32 * 3 * 3  # the 1x1 refine conv, 3 -> 3 channels
-    assert costs["macs_encoder"] == count_macs(model.encode, x, snr, rate=0.5)
+    assert costs["macs_encoder"] == 0  # average pooling and a scalar gain: no multiply-accumulates
     sent = model.encode(x, snr, rate=0.5)
     mask = sent.mask
     assert 0 < int(mask.sum()) < mask.numel()  # variable length: half the symbols sent

@@ -10,7 +10,7 @@ from semcom.channels.awgn import AWGN
 from semcom.channels.base import ChannelOutput
 from semcom.channels.fading import RayleighFastFading
 from semcom.errors import SemcomError
-from semcom.models.base import LOST_IMAGE_VALUE
+from semcom.conventions import LOST_IMAGE_VALUE
 from semcom.phy import qam
 from semcom.phy.bitpipe import side_info_pipe
 from support.toy_models import ToyVariableLength

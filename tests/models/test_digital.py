@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from semcom.channels import create_channel
-from semcom.conventions import channel_uses_for_cbr
+from semcom.conventions import LOST_IMAGE_VALUE, channel_uses_for_cbr
 from semcom.errors import SemcomError
-from semcom.models.digital import CONTROL_MCS, HEADER_BYTES, LOST_IMAGE_VALUE
+from semcom.models.digital import CONTROL_MCS, HEADER_BYTES
 from semcom.phy import plan_transport
 from semcom.registry import SYSTEMS
 
