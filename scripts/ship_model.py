@@ -2,6 +2,14 @@
 
     python scripts/ship_model.py runs/RUN/final ZOO_NAME --dataset cifar10 --train-snr 7
     python scripts/ship_model.py runs/RUN/final ZOO_NAME --dataset hr --train-snr 0,20
+    python scripts/ship_model.py runs/RUN/last ZOO_NAME --dataset hr --train-snr 1,4,7,10 \
+        --channel rayleigh --prior-steps 1200 --history "..."
+
+``--prior-steps`` adds the steps of earlier parts of a run continued with ``init_from``
+(a training longer than a session), so ``info`` records the whole budget: ``steps``,
+``batch_size``, ``crop`` and ``crops_seen = steps * batch_size``. A run's ``last``
+checkpoint can be shipped before the run ends (``info["complete"]`` says whether the
+configured steps were reached).
 
 PSNR is measured on the 1,000 lossless CIFAR-10 test images (CIFAR models) or the 24
 Kodak images (high-resolution models), AWGN, at the training SNR (10 dB for models
@@ -23,6 +31,16 @@ from semcom.models import load_model, save_model  # noqa: E402
 from semcom.zoo import WEIGHTS_DIR  # noqa: E402
 
 
+def _run_config(run_dir: str) -> dict:
+    """The run's resolved config (``config.yaml`` the trainer writes), or ``{}``."""
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.exists(path):
+        return {}
+    import yaml
+
+    return yaml.safe_load(open(path)) or {}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("checkpoint")
@@ -33,12 +51,17 @@ def main() -> None:
     p.add_argument("--trained-on", default="2-core CPU", help="the hardware, for the registry")
     p.add_argument("--train-data", default=None, help="the training data, if not the default description")
     p.add_argument("--history", default=None, help="how the weights were trained (recorded as info.history)")
+    p.add_argument("--channel", default="awgn", help="training (and PSNR) channel: awgn or rayleigh")
+    p.add_argument("--prior-steps", type=int, default=0, help="steps of earlier parts (init_from chain)")
+    p.add_argument("--target-steps", type=int, default=None, help="the whole planned budget in steps")
     args = p.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.checkpoint)
     snr = [float(v) for v in args.train_snr.split(",")]
     eval_snr = snr[0] if len(snr) == 1 else 10.0
-    run_meta = json.loads(open(os.path.join(os.path.dirname(args.checkpoint), "last.json")).read())
+    run_dir = os.path.dirname(args.checkpoint)
+    run_meta = json.loads(open(os.path.join(run_dir, "last.json")).read())
+    run_config = _run_config(run_dir)
     if args.dataset == "cifar10":
         images = load_images("cifar10", None)
         data, on = "CIFAR-10 train (50,000 JPEG)", f"CIFAR-10 test 1000, AWGN {eval_snr:g} dB"
@@ -47,11 +70,20 @@ def main() -> None:
         images = load_images("kodak", args.kodak_limit)
         data = "crops of urban100+cbsd68+cbsd432+sun_hays80+mcmaster"
         on = f"Kodak {len(images)}, AWGN {eval_snr:g} dB"
-        psnr_db = dataset_psnr(model, images, eval_snr, 1, 0)
+        psnr_db = dataset_psnr(model, images, eval_snr, 1, 0, channel=args.channel)
+        on = on.replace("AWGN", args.channel.upper() if args.channel != "awgn" else "AWGN")
     data = args.train_data or data
-    info = {"dataset": data, "train_snr_db": snr[0] if len(snr) == 1 else snr, "channel": "awgn",
-            "psnr_db": round(psnr_db, 3), "psnr_on": on, "steps": run_meta.get("info", {}).get("training", {}).get("step"),
+    steps_here = run_meta.get("info", {}).get("training", {}).get("step")
+    batch = run_config.get("batch_size")
+    total = None if steps_here is None else int(steps_here) + args.prior_steps
+    info = {"dataset": data, "train_snr_db": snr[0] if len(snr) == 1 else snr, "channel": args.channel,
+            "psnr_db": round(psnr_db, 3), "psnr_on": on, "steps": total,
             "trained_on": args.trained_on, **({"history": args.history} if args.history else {})}
+    if batch is not None and total is not None:
+        info.update(batch_size=int(batch), crop=(run_config.get("data") or {}).get("crop"),
+                    crops_seen=int(batch) * total)
+    if args.target_steps:
+        info.update(target_steps=args.target_steps, complete=bool(total and total >= args.target_steps))
     base = save_model(model, WEIGHTS_DIR / args.name, info=info, dtype=torch.float16)
     print(f"shipped {base} PSNR {psnr_db:.2f} dB ({on})")
 

@@ -297,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a key of every evaluation config, e.g. snr_db=[10]")
     s.set_defaults(func=cmd_reproduce)
 
-    s = sub.add_parser("bench", help="benchmarks: `semcom bench models|digital ...`")
-    s.add_argument("what", nargs="?", default="models", help="models | digital")
+    s = sub.add_parser("bench", help="benchmarks: `semcom bench models|digital|train-step ...`")
+    s.add_argument("what", nargs="?", default="models", help="models | digital | train-step")
     s.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     s.set_defaults(func=cmd_bench)
     return p

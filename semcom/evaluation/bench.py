@@ -3,8 +3,11 @@
 ``semcom bench models`` measures every shipped neural checkpoint: PSNR on the 1,000
 lossless CIFAR-10 test images and on Kodak (AWGN at the model's training SNR, or 10 dB
 for models trained over an SNR range), encoder/decoder latency at 512x768 (batch 1,
-median after warm-up), MACs at 512x768 and parameters. ``semcom bench digital`` runs the
-digital-baseline sweep (see :mod:`semcom.evaluation.bench_digital`).
+median after warm-up), the latency of the whole link (one ``transmit``: encode, AWGN,
+decode), MACs at 512x768 and parameters. ``semcom bench digital`` runs the
+digital-baseline sweep (see :mod:`semcom.evaluation.bench_digital`); ``semcom bench
+train-step`` times data loading and one training step of training configs (see
+:mod:`semcom.evaluation.bench_train`).
 
 Both take run-time settings as ``--run NAME=VALUE`` (repeatable), passed to every
 ``transmit`` and to the MACs/latency measurement (encoder-side settings to the encoder,
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from torch import Tensor
 
 from semcom.errors import SemcomError
 
@@ -33,19 +37,39 @@ def _eval_snr(info: dict[str, Any]) -> float:
 
 
 def dataset_psnr(model: Any, images: list[torch.Tensor], snr_db: float, batch: int, seed: int,
-                 **settings: Any) -> float:
+                 channel: str = "awgn", **settings: Any) -> float:
     """Mean per-image PSNR (dB) of ``model`` over ``images`` (each ``(3, H, W)``) through
-    AWGN at ``snr_db``, with run-time ``settings`` passed to ``transmit``."""
+    ``channel`` (a registered name, AWGN by default) at ``snr_db``, with run-time
+    ``settings`` passed to ``transmit``."""
     from semcom.channels import create_channel
     from semcom.conventions import psnr
 
-    channel = create_channel("awgn")
+    channel = create_channel(channel)
     values = []
     for i in range(0, len(images), batch):
         x = torch.stack(images[i:i + batch])
         res = model.transmit(x, channel, snr_db, torch.Generator().manual_seed(seed + i), **settings)
         values.append(psnr(x, res.images))
     return float(torch.cat(values).mean())
+
+
+def link_latency(model: Any, images: Tensor, snr_db: float, warmup: int = 1, repeats: int = 5,
+                 **settings: Any) -> float:
+    """Median wall-clock seconds of one whole ``model.transmit(images, AWGN, snr_db)``
+    (encode, channel, decode; under ``torch.no_grad()``), the channel's randomness seeded
+    (0) for every call, with run-time ``settings`` passed to ``transmit``. See
+    :func:`semcom.metrics.complexity.median_latency` for ``warmup`` and ``repeats``."""
+    from semcom.channels import create_channel
+    from semcom.metrics.complexity import median_latency
+
+    channel = create_channel("awgn").to(images.device)
+
+    def once() -> Any:
+        with torch.no_grad():
+            generator = torch.Generator(device=images.device).manual_seed(0)
+            return model.transmit(images, channel, snr_db, generator, **settings)
+
+    return median_latency(once, warmup=warmup, repeats=repeats, device=images.device)
 
 
 def load_images(name: str, limit: int | None) -> list[torch.Tensor]:
@@ -122,12 +146,14 @@ def bench_models(argv: Sequence[str]) -> int:
         row["macs_decoder_512x768"] = costs["macs_decoder"]
         row["latency_encode_s"] = costs["latency_encode_s"]
         row["latency_decode_s"] = costs["latency_decode_s"]
+        row["latency_link_s"] = link_latency(model, x, snr, warmup=1, repeats=args.repeats, **run)
         row["bench_seconds"] = time.perf_counter() - t0
         rows.append(row)
         print(f"{name:30s} cbr {row['cbr']:.4f}  SNR {snr:4.1f} dB  CIFAR-10 {row['psnr_cifar10']:.2f} dB  "
               f"Kodak {row['psnr_kodak']:.2f} dB  enc {row['macs_encoder_512x768'] / 1e9:.2f} GMAC "
               f"{row['latency_encode_s'] * 1e3:.0f} ms  dec {row['macs_decoder_512x768'] / 1e9:.2f} GMAC "
-              f"{row['latency_decode_s'] * 1e3:.0f} ms  {row['params'] / 1e3:.0f} k params", flush=True)
+              f"{row['latency_decode_s'] * 1e3:.0f} ms  link {row['latency_link_s'] * 1e3:.0f} ms  "
+              f"{row['params'] / 1e3:.0f} k params", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "processor": platform.processor(), "threads": args.threads,
@@ -146,4 +172,8 @@ def run_bench(what: str, argv: Sequence[str]) -> int:
         from semcom.evaluation.bench_digital import bench_digital
 
         return bench_digital(argv)
-    raise SemcomError(f"unknown benchmark {what!r} (known: models, digital)")
+    if what == "train-step":
+        from semcom.evaluation.bench_train import bench_train_step
+
+        return bench_train_step(argv)
+    raise SemcomError(f"unknown benchmark {what!r} (known: models, digital, train-step)")

@@ -29,6 +29,22 @@ become sweep axes and ``run.NAME`` result columns::
     bd: {anchor: ConvJSCC, metric: psnr} # BD-CBR / BD-PSNR of every curve vs the anchor: bd.csv
                                          # (of the envelope's curves when envelope is set)
 
+``run`` may also be a list of points instead of a mapping of lists: each point is a
+mapping of settings (one scalar each; settings a point leaves out take their defaults),
+and the system is evaluated at exactly those points, in the order written, not at the
+combinations of their values::
+
+    systems:
+      - pretrained: fajscc_hr_cbr1-16
+        run: [{rho_enc: 0.2, rho_dec: 0.2}, {rho_enc: 0.2, rho_dec: 0.5}, {rho_enc: 0.5, rho_dec: 0.2}]
+
+(three points, where ``{rho_enc: [0.2, 0.5], rho_dec: [0.2, 0.5]}`` gives four). A point
+may not be listed twice (also not once its defaults are filled in). In both forms, a
+setting that takes more than one value among a system's points is swept (``run.NAME``
+columns, ``psnr_vs_NAME.png``). The shape of ``run`` is checked when the config loads;
+the setting names and values against the link's declared settings when the sweep builds
+it (both in :mod:`semcom.evaluation.systems`).
+
 Metrics come from :mod:`semcom.metrics.registry` (``psnr`` always); ``accuracy`` and
 ``f1`` need a labelled dataset.
 
@@ -371,15 +387,12 @@ def _label_channels(specs: list[ChannelSpec]) -> None:
 
 
 def _systems(value: Any) -> list[dict[str, Any]]:
+    """The system specs, each checked by :func:`~semcom.evaluation.systems.validate_system_spec`
+    (structure, names and the shape of ``run`` in either form; settings are resolved
+    against each link when the sweep builds it)."""
     from semcom.evaluation.systems import validate_system_spec
 
     if value is None or value == []:
         raise SemcomError("config needs systems: a list like [{system: uncoded}]")
     values = value if isinstance(value, (list, tuple)) else [value]
-    out = []
-    for entry in values:
-        if isinstance(entry, str):
-            entry = {"system": entry}
-        out.append(validate_system_spec(entry))
-    return out
-
+    return [validate_system_spec({"system": entry} if isinstance(entry, str) else entry) for entry in values]

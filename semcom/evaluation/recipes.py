@@ -36,3 +36,11 @@ def baselines() -> Recipe:
                ("configs/train/convjscc_cifar10_cbr1-12_snr13.yaml", "convjscc_cifar10_cbr1-12_snr13"),
                ("configs/train/adjscc_cifar10_cbr1-12_snr0-20.yaml", "adjscc_cifar10_cbr1-12_snr0-20")],
     )
+
+
+@RECIPES.register("fajscc")
+def fajscc() -> Recipe:
+    """FAJSCC's claims on Kodak: PSNR vs MACs, PSNR vs rho_enc / rho_dec, PSNR and MS-SSIM vs SNR."""
+    from semcom.evaluation.fajscc_claims import fajscc_recipe
+
+    return fajscc_recipe()

@@ -4,11 +4,23 @@ A :class:`Recipe` lists training configs to run first (only with ``--train``: th
 ships their weights) and evaluation sweeps, each with a table maker. Running it
 writes, under ``results/NAME/`` (or ``--out``):
 
-* ``<evaluation>/``: each sweep's ``results.csv``, ``results.json`` and plots;
+* ``<evaluation>/``: each sweep's ``results.csv``, ``results.json`` and plots, and
+  whatever files its table maker writes there;
 * ``README.md``: the recipe's description, every table in markdown, links to the plots;
 * ``manifest.json``: the command line, the equivalent ``semcom evaluate`` / ``semcom
   train`` command of every step, each step's full config, seed and time, and the
   versions (semcom, Python, torch, platform).
+
+A table maker (:data:`Table`) is called once its sweep has run, with the sweep's result
+rows (:func:`~semcom.evaluation.sweep.run_sweep`): ``table(rows)``, or, when the maker
+has a parameter named ``out_dir``, ``table(rows, out_dir=FOLDER)``, ``FOLDER`` the
+evaluation's output folder (``<evaluation>/``, which the sweep wrote, its
+``results.json`` holding the full config). It returns markdown for the README; a maker
+given the folder may write its own CSVs and plots there. The README links the PNGs
+the sweep wrote, found before the maker runs, so a maker links any plot it adds in its
+markdown (relative to the README: ``<evaluation>/NAME.png``). (Passing the folder by
+keyword only to makers that ask for it keeps plain ``rows -> markdown`` functions,
+such as :func:`markdown_pivot`, usable as they are.)
 
 Recipes register themselves in :data:`RECIPES` (:mod:`semcom.evaluation.recipes`):
 ``@RECIPES.register("name")`` on a function returning a :class:`Recipe`.
@@ -16,6 +28,7 @@ Recipes register themselves in :data:`RECIPES` (:mod:`semcom.evaluation.recipes`
 
 from __future__ import annotations
 
+import inspect
 import json
 import platform
 import sys
@@ -29,7 +42,9 @@ from semcom.registry import Registry
 
 RECIPES = Registry("recipe", autoload=("semcom.evaluation.recipes",))
 
-Table = Callable[[list[dict[str, Any]]], str]
+#: a table maker: ``rows -> markdown``, or ``(rows, out_dir=folder) -> markdown`` when it
+#: has an ``out_dir`` parameter (see the module docstring and :func:`make_table`)
+Table = Callable[..., str]
 
 
 @dataclass
@@ -39,7 +54,8 @@ class Evaluation:
     Attributes:
         name: sub-folder of the results and heading of its table.
         config: an evaluation config (YAML path relative to the repository, or a dict).
-        table: rows -> markdown table(s).
+        table: rows -> markdown table(s); given the output folder as ``out_dir=`` too
+            when it has that parameter (see :data:`Table`).
         overrides: ``key=value`` overrides always applied.
         limit_key: the override ``--limit N`` sets (``dataset.limit``).
     """
@@ -76,6 +92,18 @@ def repo_path(path: str) -> Path:
     if here.exists() or here.is_absolute():
         return here
     return Path(__file__).resolve().parents[2] / path
+
+
+def make_table(table: Table, rows: list[dict[str, Any]], out_dir: Path) -> str:
+    """Call a table maker: ``table(rows, out_dir=out_dir)`` if it has a parameter named
+    ``out_dir``, else ``table(rows)``."""
+    try:
+        params = inspect.signature(table).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature
+        params = {}
+    takes = "out_dir" in params and params["out_dir"].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                                inspect.Parameter.KEYWORD_ONLY)
+    return table(rows, out_dir=out_dir) if takes else table(rows)
 
 
 def versions() -> dict[str, Any]:
@@ -163,13 +191,14 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
     for i, (ev, cfg) in enumerate(zip(recipe.evaluations, configs)):
         t0 = time.perf_counter()
         rows = run_sweep(cfg, progress=progress, write=True)
+        out_dir = Path(cfg.out_dir)
         source = ev.config if isinstance(ev.config, str) else "<recipe dict>"
         steps.append({"kind": "evaluate", "name": ev.name, "command": f"semcom evaluate {source} "
                       + " ".join(f"--set '{s}'" for s in sets(i)), "config": cfg.to_dict(), "seed": cfg.seed,
                       "images": rows[0]["images"] if rows else 0, "seconds": time.perf_counter() - t0})
-        plots = sorted(p.name for p in (root / ev.name).glob("*.png"))
+        plots = sorted(p.name for p in out_dir.glob("*.png"))  # the sweep's, before the table maker adds its own
         sections.append(f"## {ev.name}\n\n{rows[0]['images'] if rows else 0} images, seed {cfg.seed}, "
-                        f"`{steps[-1]['command']}`\n\n{ev.table(rows)}\n\n"
+                        f"`{steps[-1]['command']}`\n\n{make_table(ev.table, rows, out_dir)}\n\n"
                         + "\n".join(f"![{p}]({ev.name}/{p})" for p in plots))
     manifest = {"recipe": recipe.name, "command": "semcom " + " ".join(argv if argv is not None else sys.argv[1:]),
                 "limit": limit, "train": train, "overrides": list(overrides), "versions": versions(),

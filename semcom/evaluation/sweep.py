@@ -6,8 +6,9 @@ the measured channel uses and CBR, failures and runtime. The randomness of each 
 comes from a generator seeded by ``(seed, repeat, index of the batch's first image)``,
 so a sweep is reproducible, and all systems, channels, SNRs and run-time settings see
 the same seeds. A system spec's ``run`` settings multiply its points (one per
-combination) without rebuilding the link. Labels of a labelled dataset travel with the
-batches to dataset-level metrics (classifier accuracy, macro F1).
+combination of the mapping form, or exactly the listed points of the list form, see
+:mod:`semcom.evaluation.systems`) without rebuilding the link. Labels of a labelled
+dataset travel with the batches to dataset-level metrics (classifier accuracy, macro F1).
 """
 
 from __future__ import annotations

@@ -9,10 +9,21 @@ A system spec is a mapping::
     {"link": my_link, "label": "mine"}                         # a Link object (Python only)
     {"system": "digital", "codec": "hevc", "run": {"mcs": [5, 9, 14]}}   # run-time settings
 
-``run`` holds run-time settings (the link's ``settings``, see :mod:`semcom.settings`):
-a list is a sweep axis (every combination of the lists is one point), a scalar is fixed.
-They are passed to ``link.transmit`` and never rebuild the model; they are validated
-against the link's declared settings when the sweep builds it, before any transmission.
+``run`` holds run-time settings (the link's ``settings``, see :mod:`semcom.settings`),
+in one of two forms:
+
+* a mapping (product form), ``run: {mcs: [5, 9], rate: 0.5}``: a list is a sweep axis
+  (every combination of the lists is one point), a scalar is fixed;
+* a list of points, ``run: [{rho_enc: 0.1, rho_dec: 0.1}, {rho_enc: 0.5}]``: exactly
+  these points, in the order written (each a mapping of scalars; settings a point leaves
+  out take their defaults).
+
+They are passed to ``link.transmit`` and never rebuild the model. Their shape is
+checked by :func:`validate_system_spec` (when a config loads); names and values are
+validated against the link's declared settings by :func:`resolve_runs` when
+:func:`build_systems` builds it, before any transmission. Either way, a system's swept
+settings (:attr:`SystemUnderTest.swept`) are those that take more than one value
+across its points.
 
 ``label`` is the display name in tables and plots. Specs that share a label form one
 curve in the PSNR-vs-CBR plot (e.g. one checkpoint per CBR of one architecture).
@@ -51,9 +62,11 @@ class SystemUnderTest:
             or systems without a CBR setting).
         source: checkpoint path or zoo name it was loaded from ("" if built by name).
         spec: the single-CBR spec it was built from.
-        runs: the run-time settings of each point: ``(given, resolved)`` pairs, ``given``
-            what ``transmit`` receives (validated values of the spec's ``run``), ``resolved``
-            every declared setting with defaults filled (``[({}, {...defaults})]`` without ``run``).
+        runs: the run-time settings of each point (every combination of a mapping
+            ``run``, or the listed points of a list ``run``): ``(given, resolved)`` pairs,
+            ``given`` what ``transmit`` receives (validated values of the settings the
+            point names), ``resolved`` every declared setting with defaults filled
+            (``[({}, {...defaults})]`` without ``run``).
     """
 
     label: str
@@ -70,8 +83,10 @@ class SystemUnderTest:
 
     @property
     def swept(self) -> list[str]:
-        """Names of the settings the spec gives more than one value."""
-        return [k for k, v in _check_run(self.spec).items() if len(v) > 1]
+        """Names of the settings that take more than one value across :attr:`runs`
+        (defaults filled in), in the order the points first name them."""
+        named = dict.fromkeys(name for given, _ in self.runs for name in given)
+        return [name for name in named if len({repr(resolved.get(name)) for _, resolved in self.runs}) > 1]
 
     @property
     def system_name(self) -> str:
@@ -80,14 +95,16 @@ class SystemUnderTest:
 
 
 # ---------------------------------------------------------------------- systems
-def _check_run(spec: dict[str, Any]) -> dict[str, list[Any]]:
-    """The ``run`` mapping of a spec as name -> list of values (a scalar is one value)."""
+def _run_mapping(spec: dict[str, Any]) -> dict[str, list[Any]]:
+    """The mapping (product) form of a spec's ``run`` as name -> list of values (a scalar
+    is one value), checked for shape; ``{}`` when ``run`` is absent or a list of points."""
     run = spec.get("run")
-    if run is None:
+    if run is None or isinstance(run, (list, tuple)):
         return {}
     if not isinstance(run, dict):
         raise SemcomError(f"system {describe_spec(spec)}: run must be a mapping of run-time settings "
-                          f"like {{mcs: 9, rho_dec: [0.2, 0.5]}}, got {run!r}")
+                          f"like {{mcs: 9, rho_dec: [0.2, 0.5]}} or a list of points like "
+                          f"[{{rho_enc: 0.1, rho_dec: 0.1}}], got {run!r}")
     out: dict[str, list[Any]] = {}
     for name, value in run.items():
         values = list(value) if isinstance(value, (list, tuple)) else [value]
@@ -101,11 +118,62 @@ def _check_run(spec: dict[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
-def run_grid(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every combination of a spec's run-time settings (``run: {a: [1, 2], b: 3}`` ->
-    ``[{a: 1, b: 3}, {a: 2, b: 3}]``), in the order written; ``[{}]`` without ``run``."""
-    run = _check_run(spec)
+def _run_list(spec: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The list-of-points form of a spec's ``run`` (``[{rho_enc: 0.1, rho_dec: 0.1}, ...]``),
+    checked for shape, each point a plain dict with string keys; None when ``run`` is
+    absent or not a list.
+
+    Raises:
+        SemcomError: an empty list, a point that is not a mapping, a list or mapping as a
+            value, or one point written twice. (Setting names and values are checked
+            against the link's declared settings by :func:`resolve_runs`.)
+    """
+    run = spec.get("run")
+    if not isinstance(run, (list, tuple)):
+        return None
+    name = describe_spec(spec)
+    if not run:
+        raise SemcomError(f"system {name}: run is an empty list; give points like "
+                          "[{rho_enc: 0.1, rho_dec: 0.1}] or a mapping of values")
+    points: list[dict[str, Any]] = []
+    first: dict[str, int] = {}
+    for i, point in enumerate(run):
+        if not isinstance(point, dict):
+            raise SemcomError(f"system {name}: run point {i} must be a mapping of settings like "
+                              f"{{rho_enc: 0.1, rho_dec: 0.5}}, got {point!r}")
+        for setting, value in point.items():
+            if isinstance(value, (dict, list, tuple)):
+                raise SemcomError(f"system {name}: run point {i}: {setting} must be one scalar value "
+                                  f"(a point fixes every setting it names), got {value!r}")
+        one = {str(k): v for k, v in point.items()}
+        key = repr(sorted(one.items()))
+        if key in first:
+            raise SemcomError(f"system {name}: run points {first[key]} and {i} are the same point {one}")
+        first[key] = i
+        points.append(one)
+    return points
+
+
+def run_points(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The points a spec's ``run`` asks for, in the order written, checked for shape only
+    (not against any link): every combination of the mapping form (``run: {a: [1, 2],
+    b: 3}`` -> ``[{a: 1, b: 3}, {a: 2, b: 3}]``), exactly the listed points of the list
+    form (``run: [{a: 1}, {a: 2, b: 4}]``); ``[{}]`` without ``run``."""
+    listed = _run_list(spec)
+    if listed is not None:
+        return listed
+    run = _run_mapping(spec)
     return [dict(zip(run, combo)) for combo in itertools.product(*run.values())]
+
+
+def _check_run(spec: dict[str, Any]) -> None:
+    """Check the shape of ``spec["run"]`` (either form); a list of points is stored
+    back normalized (a list of plain dicts with string keys)."""
+    listed = _run_list(spec)
+    if listed is not None:
+        spec["run"] = listed
+    else:
+        _run_mapping(spec)
 
 
 def _cbr_values(spec: dict[str, Any]) -> list[float | None]:
@@ -134,7 +202,8 @@ def validate_system_spec(spec: Any) -> dict[str, Any]:
 
     Raises:
         SemcomError: not a mapping, both checkpoint and pretrained, no system named,
-            unknown system, arguments the system does not take, invalid cbr.
+            unknown system, arguments the system does not take, invalid cbr, a ``run``
+            of the wrong shape (either form, see the module docstring).
     """
     if not isinstance(spec, dict):
         raise SemcomError(f"a system must be a mapping like {{system: uncoded}}, got {spec!r}")
@@ -265,10 +334,16 @@ def _default_label(spec: dict[str, Any]) -> str:
 
 
 def build_systems(specs: list[dict[str, Any]], device: str | torch.device = "cpu") -> list[SystemUnderTest]:
-    """Build every link of a sweep (one per spec and cbr value), with unique labels.
+    """Build every link of a sweep (one per spec and cbr value), with unique labels, and
+    resolve each one's run-time points (:func:`resolve_runs`; a ``run`` of either form,
+    see the module docstring) into :attr:`SystemUnderTest.runs`.
 
     Two entries may share a label (one curve) if they differ in cbr or checkpoint.
     Unlabelled entries of one system that would collide get their kwargs appended.
+
+    Raises:
+        SemcomError: an invalid spec, a label listed twice, or a ``run`` the link's
+            settings reject (see :func:`resolve_runs`), before anything is transmitted.
     """
     entries: list[tuple[dict[str, Any], str, float | None, str]] = []
     for spec in specs:
@@ -302,11 +377,11 @@ def build_systems(specs: list[dict[str, Any]], device: str | torch.device = "cpu
 
 
 def _check_distinct_values(specs: tuple[Setting, ...], spec: dict[str, Any], label: str) -> None:
-    """No setting may list one value twice once validated (``mcs: [9, "9"]``, ``rate:
-    [auto, null]``): the two points would be the same."""
+    """No setting of a mapping ``run`` may list one value twice once validated (``mcs:
+    [9, "9"]``, ``rate: [auto, null]``): the two points would be the same."""
     by_name = {s.name: s for s in specs}
     owner = f"system {label!r}"
-    for name, values in _check_run(spec).items():
+    for name, values in _run_mapping(spec).items():
         if name not in by_name:
             continue  # resolve_settings names the unknown setting
         seen: dict[Any, Any] = {}
@@ -320,22 +395,30 @@ def _check_distinct_values(specs: tuple[Setting, ...], spec: dict[str, Any], lab
 
 
 def resolve_runs(link: Link, spec: dict[str, Any], label: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Validate every combination of ``spec["run"]`` against ``link.settings``.
+    """Validate every point of ``spec["run"]`` (:func:`run_points`: the combinations of
+    the mapping form or the listed points of the list form) against ``link.settings``.
 
     Returns:
-        ``(given, resolved)`` per combination, see :attr:`SystemUnderTest.runs`.
+        ``(given, resolved)`` per point, see :attr:`SystemUnderTest.runs`.
 
     Raises:
         SemcomError: a setting the link does not declare, or a value of the wrong type
-            or out of range (named with the system's label), or a value listed twice
-            once validated (``mcs: [9, "9"]``).
+            or out of range (named with the system's label), a value listed twice once
+            validated (``mcs: [9, "9"]``), or two listed points that are the same once
+            validated and their defaults filled in.
     """
     specs = tuple(getattr(link, "settings", ()) or ())
+    owner = f"system {label!r}"
     _check_distinct_values(specs, spec, label)
     out = []
-    for combo in run_grid(spec):
-        resolved = resolve_settings(specs, combo, owner=f"system {label!r}").as_dict()
-        out.append(({k: resolved[k] for k in combo}, resolved))
+    first: dict[str, int] = {}
+    for i, point in enumerate(run_points(spec)):
+        resolved = resolve_settings(specs, point, owner=owner).as_dict()
+        key = repr(sorted(resolved.items()))
+        if key in first:  # only the list form can get here: distinct values make distinct combinations
+            raise SemcomError(f"{owner}: run points {first[key]} and {i} are the same point ({resolved})")
+        first[key] = i
+        out.append(({k: resolved[k] for k in point}, resolved))
     return out
 
 

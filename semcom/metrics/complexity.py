@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
 
 from semcom.errors import SemcomError
 
@@ -43,6 +43,14 @@ __all__ = [
     "parameter_bytes",
     "peak_memory",
 ]
+
+
+@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
+def _cpu_flash_attention_flops(query: Any, key: Any, value: Any, *args: Any,
+                               out_shape: Any = None, **kwargs: Any) -> int:
+    """FLOPs of CPU's fused attention, which ``FlopCounterMode`` does not count by itself:
+    the two matrix products, as for the GPU kernels."""
+    return sdpa_flop_count(query, key, value)  # the counter hands over shapes
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

@@ -32,19 +32,22 @@ REALS_PER_CBR = 2 * 3 * DOWNSAMPLING**2
 _EXAMPLES = "1/6 (c=16), 1/12 (c=8), 1/16 (c=6), 1/24 (c=4), 1/32 (c=3), 1/48 (c=2)"
 
 
-def latent_channels_for_cbr(cbr: float | str) -> int:
-    """Latent channels ``c = 96 * cbr`` of a 4x down-sampling encoder.
+def latent_channels_for_cbr(cbr: float | str, downsampling: int = DOWNSAMPLING) -> int:
+    """Latent channels ``c = 6 d^2 * cbr`` of an encoder that down-samples by ``d``
+    (``96 * cbr`` for ``d = 4``, ``1536 * cbr`` for ``d = 16``).
 
     Raises:
-        SemcomError: if ``96 * cbr`` is not (within 1e-6) an integer ``>= 1``.
+        SemcomError: if ``6 d^2 * cbr`` is not (within 1e-6) an integer ``>= 1``.
     """
     value = parse_cbr(cbr)
-    exact = REALS_PER_CBR * value
+    per_cbr = 2 * 3 * downsampling**2
+    exact = per_cbr * value
     channels = round(exact)
     if channels < 1 or abs(exact - channels) > 1e-6:
-        raise SemcomError(f"cbr {cbr} is not available for this model: it needs 96 * cbr "
-                          f"latent channels (got {exact:.4g}); valid cbrs are c/96 for an "
-                          f"integer c >= 1, e.g. {_EXAMPLES}")
+        examples = _EXAMPLES if downsampling == DOWNSAMPLING else f"1/16 (c={per_cbr // 16}), 1/12, 1/24"
+        raise SemcomError(f"cbr {cbr} is not available for this model: it needs {per_cbr} * cbr "
+                          f"latent channels (got {exact:.4g}); valid cbrs are c/{per_cbr} for an "
+                          f"integer c >= 1, e.g. {examples}")
     return int(channels)
 
 

@@ -35,6 +35,7 @@ import os
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,11 +46,11 @@ from torch.utils.data import DataLoader
 from semcom.conventions import psnr
 from semcom.errors import SemcomError
 from semcom.training.config import SNRSpec, TrainConfig, load_config
-from semcom.training.data import (DATASET_RESERVED, StepBatchSampler, TrainSamples, build_dataset, collate_samples,
-                                  derive_seed)
+from semcom.training.data import (DATASET_RESERVED, Batch, StepBatchSampler, TrainSamples, build_dataset,
+                                  collate_samples, derive_seed)
 from semcom.training.distributed import DistContext, setup_distributed
 from semcom.training.lock import RunLock
-from semcom.training.objective import build_objective
+from semcom.training.objective import LossValue, Objective, build_objective
 from semcom.training.optim import Optimizers, build_optimizers
 from semcom.training.records import MetricsLog, RunningMeans
 from semcom.training.schedules import learning_rate
@@ -72,6 +73,66 @@ def sample_snr(spec: SNRSpec, batch: int, generator: torch.Generator, device: to
         return lo + (hi - lo) * torch.rand(batch, generator=generator, device=device)
     choices = torch.tensor(spec.choices, dtype=torch.float32, device=device)
     return choices[torch.randint(len(choices), (batch,), generator=generator, device=device)]
+
+
+@dataclass
+class TrainingParts:
+    """What one training run is made of, built by :meth:`Trainer.build_parts` exactly as
+    ``semcom train`` builds it; :meth:`Trainer.run` and ``semcom bench train-step`` both
+    train through these methods, so a benchmark times the trainer's own step.
+
+    Attributes:
+        config: the run's config.
+        device: where it trains.
+        model: the model (freshly initialized, in train mode; not wrapped in DDP).
+        channel, objective: on ``device``.
+        optimizers: over ``model``'s trained parameters.
+        train_set: the training view of the ``data`` section (crops, flips).
+    """
+
+    config: TrainConfig
+    device: torch.device
+    model: nn.Module
+    channel: nn.Module
+    objective: Objective
+    optimizers: Optimizers
+    train_set: TrainSamples
+
+    def batch_sampler(self, rank: int = 0, world_size: int = 1, start_step: int = 0,
+                      total_steps: int | None = None) -> StepBatchSampler:
+        """The data order of steps ``[start_step, total_steps)`` (default ``config.steps``)
+        for ``rank`` of ``world_size``."""
+        cfg = self.config
+        return StepBatchSampler(len(self.train_set), cfg.batch_size, cfg.seed, rank, world_size, start_step,
+                                cfg.steps if total_steps is None else total_steps)
+
+    def loader(self, sampler: StepBatchSampler, rank: int = 0) -> DataLoader:
+        """The data loader over ``sampler`` (the config's ``num_workers``), yielding :class:`Batch`."""
+        cfg = self.config
+        return DataLoader(self.train_set, batch_sampler=sampler, num_workers=cfg.num_workers,
+                          collate_fn=collate_samples, pin_memory=self.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(derive_seed("loader", cfg.seed, rank)))
+
+    def train_step(self, train_model: nn.Module | None = None) -> TrainStep:
+        """The optimizer step, calling ``train_model`` (a DDP wrapper of :attr:`model`;
+        default the model itself)."""
+        return TrainStep(self.model if train_model is None else train_model, self.model, self.objective,
+                         self.optimizers, self.config.optimizer.grad_clip)
+
+    def run_step(self, train_step: TrainStep, batch: Batch, step: int,
+                 rank: int = 0) -> tuple[list[float], dict[str, Any], LossValue, Tensor | None]:
+        """Train once on ``batch`` (on :attr:`device`) as step ``step`` of the run: the
+        scheduled learning rates, the global generator re-seeded, the SNRs and the
+        channel's randomness drawn from ``(seed, step, rank)``. Returns ``(learning rates,
+        model output, loss, auxiliary-optimizer loss or None)``."""
+        cfg, device = self.config, self.device
+        lrs = [learning_rate(base, step, cfg.steps, cfg.schedule) for base in self.optimizers.base_lrs]
+        train_step.set_learning_rates(lrs)
+        torch.manual_seed(derive_seed("step", cfg.seed, step, rank))
+        gen = torch.Generator(device=device).manual_seed(derive_seed("channel", cfg.seed, step, rank))
+        snr_db = sample_snr(cfg.snr_db, batch.images.shape[0], gen, device)
+        out, loss, aux_loss = train_step(batch, self.channel, snr_db, gen)
+        return lrs, out, loss, aux_loss
 
 
 def _seed_globals(seed: int) -> None:
@@ -185,6 +246,25 @@ class Trainer:
             model.set_modes(**cfg.modes)
         return model
 
+    def build_parts(self, device: torch.device) -> TrainingParts:
+        """Seed the globals from the run seed and build the model, channel, objective,
+        optimizers and training set on ``device``, as :meth:`run` does before it resumes
+        or applies ``init_from`` (which this does not do). Call :meth:`configure_torch` first.
+
+        Raises:
+            SemcomError: the model, an optimizer pattern or the dataset cannot be built
+                (e.g. no images at the data root).
+        """
+        cfg = self.config
+        _seed_globals(derive_seed("init", cfg.seed))
+        model = self._build_model().to(device)
+        channel = self.channel.to(device)
+        objective = self.objective.to(device)
+        optimizers = build_optimizers(model, cfg)
+        train_set = TrainSamples(build_dataset(cfg.data, "data"), cfg.data.crop, cfg.data.hflip)
+        model.train()
+        return TrainingParts(cfg, device, model, channel, objective, optimizers, train_set)
+
     # ---------------------------------------------------------------- running
     def run(self) -> Path:
         """Train to ``config.steps`` (resuming if so configured); returns ``out_dir/final``.
@@ -224,7 +304,9 @@ class Trainer:
         else:
             print(message, file=sys.stderr, flush=True)
 
-    def _configure_torch(self, device: torch.device) -> None:
+    def configure_torch(self, device: torch.device) -> None:
+        """Apply the config's process-wide torch settings (``threads``, ``deterministic``;
+        cuDNN autotuning on CUDA); :meth:`run` restores them when it finishes."""
         cfg = self.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -247,15 +329,11 @@ class Trainer:
         if ctx.is_main:
             recover_last(out_dir)
         ctx.barrier()
-        self._configure_torch(device)
+        self.configure_torch(device)
 
-        _seed_globals(derive_seed("init", cfg.seed))
-        model = self._build_model().to(device)
+        parts = self.build_parts(device)
+        model, channel, objective, optimizers = parts.model, parts.channel, parts.objective, parts.optimizers
         self.model = model
-        channel = self.channel.to(device)
-        objective = self.objective.to(device)
-        optimizers = build_optimizers(model, cfg)
-        train_set = TrainSamples(build_dataset(cfg.data, "data"), cfg.data.crop, cfg.data.hflip)
         val = validation_batches(cfg.val_data, cfg.val_batch_size or cfg.batch_size, ctx) \
             if cfg.val_data is not None else None
         val_points = cfg.val_snr_db or cfg.snr_db.default_val_points()
@@ -268,13 +346,8 @@ class Trainer:
             train_model = DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None,
                 find_unused_parameters=cfg.find_unused_parameters)
-        train_step = TrainStep(train_model, model, objective, optimizers, cfg.optimizer.grad_clip)
-
-        sampler = StepBatchSampler(len(train_set), cfg.batch_size, cfg.seed, ctx.rank, ctx.world_size,
-                                   start_step, cfg.steps)
-        loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.num_workers,
-                            collate_fn=collate_samples, pin_memory=device.type == "cuda",
-                            generator=torch.Generator().manual_seed(derive_seed("loader", cfg.seed, ctx.rank)))
+        train_step = parts.train_step(train_model)
+        loader = parts.loader(parts.batch_sampler(ctx.rank, ctx.world_size, start_step), ctx.rank)
         log = MetricsLog(out_dir / METRICS, start_step, ctx.is_main)
         if ctx.is_main:
             import yaml
@@ -296,12 +369,7 @@ class Trainer:
         try:
             for step, batch in enumerate(loader, start=start_step):
                 batch = batch.to(device, non_blocking=True)
-                lrs = [learning_rate(base, step, cfg.steps, cfg.schedule) for base in optimizers.base_lrs]
-                train_step.set_learning_rates(lrs)
-                torch.manual_seed(derive_seed("step", cfg.seed, step, ctx.rank))
-                gen = torch.Generator(device=device).manual_seed(derive_seed("channel", cfg.seed, step, ctx.rank))
-                snr_db = sample_snr(cfg.snr_db, batch.images.shape[0], gen, device)
-                out, loss, aux_loss = train_step(batch, channel, snr_db, gen)
+                lrs, out, loss, aux_loss = parts.run_step(train_step, batch, step, ctx.rank)
                 done = step + 1
                 bar.update(1)
                 running.add(loss, psnr(batch.images, out["x_hat"].detach()), aux_loss)

@@ -175,3 +175,15 @@ def test_auto_and_null_are_one_value_of_a_sweep():
     assert len(resolve_runs(toy, {"run": {"rate": ["auto", 0.5]}}, "toy")) == 2
     with pytest.raises(SemcomError, match=r"run.rate lists a value twice \('auto' and None"):
         resolve_runs(toy, {"run": {"rate": ["auto", None]}}, "toy")
+
+
+def test_build_systems_reads_both_forms_of_run(knob_link):
+    product, points = build_systems([
+        {"link": knob_link, "label": "grid", "run": {"shift": [0, 5], "uses": 20}},
+        {"link": knob_link, "label": "listed", "run": [{"shift": 1, "uses": 20}, {"shift": 1}]}])
+    assert type(product) is type(points)  # one SystemUnderTest type for both forms
+    assert [given for given, _ in product.runs] == [{"shift": 0, "uses": 20}, {"shift": 5, "uses": 20}]
+    assert [given for given, _ in points.runs] == [{"shift": 1, "uses": 20}, {"shift": 1}]
+    assert [resolved["uses"] for _, resolved in points.runs] == [20, 10]  # defaults filled in
+    assert product.swept == ["shift"] and points.swept == ["uses"]  # more than one value across the runs
+    assert points.spec["run"] == [{"shift": 1, "uses": 20}, {"shift": 1}]

@@ -78,3 +78,13 @@ def test_baselines_recipe_on_one_image_and_one_snr(shared_data, tmp_path):
         rows = list(csv.DictReader(f))
     assert [float(r["cbr_requested"]) for r in rows] == [0.04, 0.1]
     assert float(rows[1]["psnr"]) > float(rows[0]["psnr"]) > 20
+
+
+def test_table_makers_get_the_output_folder_when_they_ask(tmp_path):
+    from semcom.evaluation.reproduce import make_table
+
+    seen = []
+    assert make_table(lambda rows: f"{len(rows)} rows", [{}], tmp_path) == "1 rows"
+    assert make_table(lambda rows, out_dir: seen.append(out_dir) or "ok", [], tmp_path) == "ok"
+    assert seen == [tmp_path]
+    assert make_table(markdown_pivot, [], tmp_path) == ""  # metric stays its default: no folder given

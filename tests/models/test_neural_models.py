@@ -69,10 +69,13 @@ def test_forward_backward_gives_finite_nonzero_grads(name, channel):
     model = _build(name).train()
     s = _side(model)
     x = _images(2, s, s)
-    out = model(x, CHANNEL_FACTORIES[channel](), torch.tensor([0.0, 20.0]), torch.Generator().manual_seed(1))
-    assert out["x_hat"].shape == x.shape and torch.isfinite(out["x_hat"]).all()
-    loss = mse_per_image(out["x_hat"], x).mean() + sum(v.float().mean() for v in out["aux"].values())
-    loss.backward()
+    # three draws: a model that samples what to compute in training (FAJSCC's windows)
+    # may leave a block's attention unused in one draw of a tiny batch
+    for seed in (1, 2, 3):
+        out = model(x, CHANNEL_FACTORIES[channel](), torch.tensor([0.0, 20.0]), torch.Generator().manual_seed(seed))
+        assert out["x_hat"].shape == x.shape and torch.isfinite(out["x_hat"]).all()
+        loss = mse_per_image(out["x_hat"], x).mean() + sum(v.float().mean() for v in out["aux"].values())
+        loss.backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None, f"{name}: no gradient for {pname}"
         assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient for {pname}"
