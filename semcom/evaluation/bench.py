@@ -72,6 +72,22 @@ def link_latency(model: Any, images: Tensor, snr_db: float, warmup: int = 1, rep
     return median_latency(once, warmup=warmup, repeats=repeats, device=images.device)
 
 
+def link_peak_memory(model: Any, images: Tensor, snr_db: float, **settings: Any) -> int:
+    """Peak bytes allocated during one ``model.transmit(images, AWGN, snr_db)`` above what
+    was allocated before (weights and input excluded; :func:`semcom.metrics.complexity.peak_memory`)."""
+    from semcom.channels import create_channel
+    from semcom.metrics.complexity import peak_memory
+
+    channel = create_channel("awgn").to(images.device)
+
+    def once() -> Any:
+        with torch.no_grad():
+            return model.transmit(images, channel, snr_db, torch.Generator(device=images.device).manual_seed(0),
+                                  **settings)
+
+    return peak_memory(once, device=images.device)
+
+
 def load_images(name: str, limit: int | None) -> list[torch.Tensor]:
     """The first ``limit`` images (all if None) of dataset ``name`` (CIFAR-10: test split)."""
     from semcom.data import create_dataset, item_image
@@ -104,7 +120,7 @@ def single_run_options(items: Sequence[str] | None, command: str) -> dict[str, s
 
 def bench_models(argv: Sequence[str]) -> int:
     """Benchmark every shipped checkpoint; prints a table and writes JSON."""
-    from semcom.metrics.complexity import count_parameters, encoder_decoder_costs
+    from semcom.metrics.complexity import count_parameters, encoder_decoder_costs, parameter_bytes
     from semcom.zoo import build, list_pretrained
 
     p = argparse.ArgumentParser(prog="semcom bench models")
@@ -147,13 +163,16 @@ def bench_models(argv: Sequence[str]) -> int:
         row["latency_encode_s"] = costs["latency_encode_s"]
         row["latency_decode_s"] = costs["latency_decode_s"]
         row["latency_link_s"] = link_latency(model, x, snr, warmup=1, repeats=args.repeats, **run)
+        row["weight_bytes"] = parameter_bytes(model)
+        row["peak_memory_link_bytes"] = link_peak_memory(model, x, snr, **run)
         row["bench_seconds"] = time.perf_counter() - t0
         rows.append(row)
         print(f"{name:30s} cbr {row['cbr']:.4f}  SNR {snr:4.1f} dB  CIFAR-10 {row['psnr_cifar10']:.2f} dB  "
               f"Kodak {row['psnr_kodak']:.2f} dB  enc {row['macs_encoder_512x768'] / 1e9:.2f} GMAC "
               f"{row['latency_encode_s'] * 1e3:.0f} ms  dec {row['macs_decoder_512x768'] / 1e9:.2f} GMAC "
               f"{row['latency_decode_s'] * 1e3:.0f} ms  link {row['latency_link_s'] * 1e3:.0f} ms  "
-              f"{row['params'] / 1e3:.0f} k params", flush=True)
+              f"{row['params'] / 1e3:.0f} k params  weights {row['weight_bytes'] / 2**20:.1f} MiB  "
+              f"peak {row['peak_memory_link_bytes'] / 2**20:.0f} MiB", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "processor": platform.processor(), "threads": args.threads,

@@ -140,4 +140,5 @@ def test_bench_models_reports_link_latency(shared_data, tmp_path: Path, monkeypa
     assert code == 0
     (row,) = json.loads(out.read_text())["rows"]
     assert row["latency_link_s"] > 0 and row["latency_encode_s"] > 0 and row["latency_decode_s"] > 0
+    assert row["weight_bytes"] > 0 and row["peak_memory_link_bytes"] > 0
     assert " link " in capsys.readouterr().out
