@@ -1,4 +1,4 @@
-"""The ``semcom`` command line: ``semcom channels|models|transmit|train|evaluate|bench|reproduce``.
+"""The ``semcom`` command line: ``semcom channels|models|transmit|train|evaluate|bench|reproduce|semantics``.
 
 Every user error (a :class:`~semcom.errors.SemcomError`) is printed as one line,
 ``error: ...``, with exit status 2; never a traceback.
@@ -240,6 +240,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args.what, args.rest)
 
 
+def cmd_semantics(args: argparse.Namespace) -> int:
+    from semcom.semantics.cli import run_semantics
+
+    return run_semantics(args.what, args.rest)
+
+
 # ----------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="semcom", description="Semantic communication of images: "
@@ -301,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("what", nargs="?", default="models", help="models | digital | train-step")
     s.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("semantics", help="SP weights and the task classifier: "
+                       "`semcom semantics sp-weights|train-classifier ...`")
+    s.add_argument("what", nargs="?", help="sp-weights | train-classifier")
+    s.add_argument("rest", nargs=argparse.REMAINDER, help="options of that command (-h for help)")
+    s.set_defaults(func=cmd_semantics)
     return p
 
 

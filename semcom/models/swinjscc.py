@@ -40,7 +40,7 @@ from semcom.models.base import Encoded, JSCCModel
 from semcom.models.conv_latent import latent_channels_for_cbr, resolve_widths
 from semcom.nn.conv_fast import Pointwise
 from semcom.nn.patches import LayerNorm2d, PatchDivision, PatchEmbedding, PatchMerging
-from semcom.nn.swin import SNRModulation, SwinStage
+from semcom.nn.swin import GatedSNRModulation, SwinStage
 from semcom.registry import SYSTEMS
 
 #: total down-sampling of the encoder: patch 2, then three mergings
@@ -70,8 +70,9 @@ def _four_ints(values: Sequence[int] | None, default: tuple[int, ...], what: str
 
 @SYSTEMS.register("swinjscc")
 class SwinJSCC(JSCCModel):
-    """SwinJSCC (Yang et al. 2024) at the FAJSCC paper's scale: four Swin stages to a
-    ``(c, H/16, W/16)`` latent, SNR modulation on the latent channels.
+    """SwinJSCC (Yang et al. 2024) at the FAJSCC paper's scale, SNR-adaptive.
+
+    Four Swin stages to a ``(c, H/16, W/16)`` latent, SNR modulation on the latent channels.
 
     Args:
         cbr: bandwidth ratio ``k / (3 H W)``; must be ``c / 1536`` for an integer ``c``.
@@ -120,10 +121,10 @@ class SwinJSCC(JSCCModel):
         self.encoder_stages = nn.ModuleList(stage(i) for i in range(4))
         self.mergings = nn.ModuleList(PatchMerging(w[i], w[i + 1]) for i in range(3))
         self.encoder_norm = LayerNorm2d(w[3])
-        self.encoder_snr = SNRModulation(w[3]) if self.snr_adaptive else None
+        self.encoder_snr = GatedSNRModulation(w[3]) if self.snr_adaptive else None
         self.encoder_head = Pointwise(w[3], c)
         self.decoder_head = Pointwise(c, w[3])
-        self.decoder_snr = SNRModulation(w[3]) if self.snr_adaptive else None
+        self.decoder_snr = GatedSNRModulation(w[3]) if self.snr_adaptive else None
         self.decoder_stages = nn.ModuleList(stage(i) for i in (3, 2, 1, 0))
         self.divisions = nn.ModuleList(PatchDivision(w[i], w[i - 1]) for i in (3, 2, 1))
         self.to_image = PatchDivision(w[0], 3, norm=False)

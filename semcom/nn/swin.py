@@ -3,7 +3,7 @@
 * :class:`SwinBlock`: pre-norm block ``x + WindowAttention(LN(x))``, then
   ``x + MLP(LN(x))``; windows are regular or shifted (Liu et al. 2021).
 * :class:`SwinStage`: ``depth`` blocks alternating regular and shifted windows.
-* :class:`SNRModulation`: SwinJSCC's SNR adaptation (Yang et al. 2024): a chain of
+* :class:`GatedSNRModulation`: SwinJSCC's SNR adaptation (Yang et al. 2024): a chain of
   Linear layers over the channels, each gated by a sigmoid of a small MLP of the SNR,
   whose final sigmoid scales the input channels.
 
@@ -128,7 +128,7 @@ class _SNRGate(nn.Module):
         return self.net(snr_db.reshape(-1, 1))
 
 
-class SNRModulation(nn.Module):
+class GatedSNRModulation(nn.Module):
     """SwinJSCC's SNR adaptation: channel scaling by a sigmoid of an SNR-gated MLP.
 
     With ``N = round(hidden_ratio * C)`` and ``L = 7`` layers, at every token::
@@ -174,4 +174,4 @@ class SNRModulation(nn.Module):
             return (tokens * self.scales(tokens, snr_db)).permute(0, 3, 1, 2)
         if x.dim() == 3:
             return x * self.scales(x, snr_db)
-        raise ValueError(f"SNRModulation expects (B, L, C) or (B, C, H, W), got shape {tuple(x.shape)}")
+        raise ValueError(f"GatedSNRModulation expects (B, L, C) or (B, C, H, W), got shape {tuple(x.shape)}")

@@ -1,4 +1,5 @@
-"""Frozen auxiliary models of a loss, and SP-JSCC's input-gradient weights.
+"""Frozen auxiliary models of a loss, and SP-JSCC's input-gradient weights (computed by
+:mod:`semcom.semantics.sp_weights`, the one definition).
 
 An auxiliary model (a classifier whose input gradients weight the MSE, as SP-JSCC
 trains) is built from a config, frozen (``requires_grad`` off, always in eval mode) and
@@ -17,17 +18,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-import torch
 from torch import Tensor, nn
 
 from semcom.errors import SemcomError
 from semcom.registry import TASK_MODELS
+from semcom.semantics.sp_weights import TARGETS, sp_weights  # also registers cifar10-resnet
 from semcom.training.losses import LossTerm
 
 if TYPE_CHECKING:
     from semcom.training.data import Batch
-
-TARGETS = ("mean", "label")
 
 
 class FrozenModel(nn.Module):
@@ -88,14 +87,15 @@ def _create(name: str, options: dict[str, Any], where: str) -> nn.Module:
 
 def input_gradient_weights(classifier: nn.Module, images: Tensor, labels: Tensor | None = None,
                            target: str = "mean") -> Tensor:
-    """SP-JSCC's semantic-preserving weights of each image element.
+    """SP-JSCC's semantic-preserving weights of each image element, for the
+    ``weighted-mse`` loss: :func:`semcom.semantics.sp_weights.sp_weights` (the one
+    definition; see there), with this loss's own messages for its ``target`` option.
 
     ``w = d s / d x`` with ``s`` the mean over classes of the classifier's logits
-    (``target="mean"``: the paper's mean of the per-class gradients ``d y^c / d x``; the
-    mean of softmax probabilities would have zero gradient) or the logit of the true
-    class (``target="label"``). Then ``|w|`` is L2-normalized per image and scaled so
-    that its mean over the image's ``3 H W`` elements is 1: the weighted MSE keeps the
-    magnitude of the plain MSE. An image whose gradient vanishes gets weight 1 everywhere.
+    (``target="mean"``: the paper's mean of the per-class gradients ``d y^c / d x``) or
+    the logit of the true class (``target="label"``); ``|w|`` L2-normalized per image and
+    scaled to mean 1 over the image's ``3 H W`` elements, so the weighted MSE keeps the
+    magnitude of the plain MSE; an image whose gradient vanishes gets weight 1 everywhere.
 
     Args:
         classifier: maps ``(B, 3, H, W)`` images in ``[0, 1]`` to ``(B, C)`` logits.
@@ -109,19 +109,7 @@ def input_gradient_weights(classifier: nn.Module, images: Tensor, labels: Tensor
         raise SemcomError(f"weighted-mse target must be one of {', '.join(TARGETS)}, got {target!r}")
     if target == "label" and labels is None:
         raise SemcomError("weighted-mse target 'label' needs a labelled training set (e.g. cifar10-jpeg)")
-    x = images.detach().float().requires_grad_(True)
-    with torch.enable_grad():
-        logits = classifier(x)
-        if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != x.shape[0]:
-            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-            raise SemcomError(f"the auxiliary model must return (B, classes) logits, got {shape}")
-        score = logits.mean(dim=1) if target == "mean" else logits.gather(1, labels.view(-1, 1).long()).squeeze(1)
-        (grad,) = torch.autograd.grad(score.sum(), x)
-    magnitude = grad.abs()
-    norm = magnitude.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
-    unit = torch.where(norm > 0, magnitude / norm.clamp_min(torch.finfo(norm.dtype).tiny),
-                       torch.ones_like(magnitude))
-    return (unit / unit.flatten(1).mean(dim=1).view(-1, 1, 1, 1)).detach()
+    return sp_weights(classifier, images, labels, target)
 
 
 class InputGradientWeightedMSE(LossTerm):

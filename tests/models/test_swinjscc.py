@@ -13,7 +13,7 @@ from semcom.errors import SemcomError
 from semcom.metrics.complexity import count_macs, count_parameters
 from semcom.models import load_model, save_model
 from semcom.models.swinjscc import SwinJSCC
-from semcom.nn.swin import SNRModulation, SwinBlock, SwinStage
+from semcom.nn.swin import GatedSNRModulation, SwinBlock, SwinStage
 from semcom.registry import SYSTEMS
 
 #: a config with padding at every stage (window 3) and no degenerate 1x1 stage at 64x80
@@ -88,7 +88,7 @@ def test_swin_stage_alternates_regular_and_shifted_windows():
 
 def test_snr_modulation_scales_channels_by_an_snr_dependent_factor(gen):
     torch.manual_seed(0)
-    mod = SNRModulation(6)
+    mod = GatedSNRModulation(6)
     assert len(mod.layers) == len(mod.gates) == 7 and mod.layers[0].out_features == 9
     x = torch.randn(2, 6, 3, 4, generator=gen)
     snr = torch.tensor([0.0, 20.0])
