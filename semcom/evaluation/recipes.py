@@ -44,3 +44,11 @@ def fajscc() -> Recipe:
     from semcom.evaluation.fajscc_claims import fajscc_recipe
 
     return fajscc_recipe()
+
+
+@RECIPES.register("sp-jscc")
+def sp_jscc() -> Recipe:
+    """SP-JSCC's claims on CIFAR-10: accuracy, F1, PSNR, SSIM vs SNR and CPP against AR-JSCC and BPG + LDPC."""
+    from semcom.evaluation.sp_jscc_claims import sp_jscc_recipe
+
+    return sp_jscc_recipe()
