@@ -20,14 +20,11 @@ PSNR and SSIM per system, CBR, groups and SNR), ``<metric>_vs_snr.png`` or
 ``<metric>_vs_cpp.png`` (mean with a std error bar) and, for ``cpp``, ``claims.csv``.
 
 Lost images: the digital link shows a lost image as a mid-gray picture
-(:data:`semcom.conventions.LOST_IMAGE_VALUE`, ``extras["failed"]``) that a classifier
-would still label, sometimes right. The recipe's classifier (:class:`LostAsMiss`) gives
-an image that is exactly that gray an extra "lost" class, never a label: a miss for
-accuracy, a false negative of its class for F1. The F1 metric then averages over the
-lost class too (its F1 is 0); where every one of the 10 classes occurs among the labels
-the summary undoes that (``f1 * 11 / 10``: the mean over the 10 real classes), else it
-says so. The ceiling, the classifier on the original images, is computed by the table
-maker (there is no identity system).
+(:data:`semcom.conventions.LOST_IMAGE_VALUE`) and flags it in ``extras["failed"]``; the
+sweep counts such an image as misclassified for accuracy and F1, for every system
+(:mod:`semcom.metrics.registry`), so the recipe uses the classifier as it is. The
+ceiling, the classifier on the original images, is computed by the table maker (there
+is no identity system).
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from torch import Tensor, nn
 
 from semcom.evaluation.fajscc_claims import _figure, _fmt, _num, _save, _write_csv, model_overrides
 from semcom.evaluation.reproduce import Evaluation, Recipe
@@ -56,40 +52,6 @@ PERCENT = ("accuracy", "f1")
 #: the paper's claims
 PAPER_ACC_GAIN_5DB = 1.38
 PSNR_TOLERANCE_DB = 0.5
-
-
-# ----------------------------------------------------------------- the classifier
-class LostAsMiss(nn.Module):
-    """A classifier whose logits get one extra column, the "lost" class: an image whose
-    every value equals :data:`~semcom.conventions.LOST_IMAGE_VALUE` (what a receiver shows
-    for a lost image) is assigned it, every other image gets the classifier's logits.
-
-    Args:
-        source: a zoo name or checkpoint path of kind ``task_model``, or a module.
-    """
-
-    def __init__(self, source: Any = CLASSIFIER) -> None:
-        super().__init__()
-        self.source = source if isinstance(source, str) else f"<{type(source).__name__}>"
-        self._given = source
-        self.classifier: Any = None  # loaded at the first call, so building a recipe reads no weights
-
-    def __repr__(self) -> str:  # what result files record
-        return f"LostAsMiss({self.source})"
-
-    def forward(self, images: Tensor) -> Tensor:
-        from semcom.conventions import LOST_IMAGE_VALUE
-        from semcom.metrics.registry import load_classifier
-
-        if self.classifier is None:
-            self.classifier = load_classifier(self._given)
-        params = list(self.classifier.parameters()) if isinstance(self.classifier, nn.Module) else []
-        logits = self.classifier(images.to(params[0].device) if params else images).float().to(images.device)
-        lost = (images == LOST_IMAGE_VALUE).flatten(1).all(dim=1)
-        extra = torch.full((logits.shape[0], 1), -math.inf, device=logits.device)
-        out = torch.cat([logits, extra], dim=1)
-        out[lost] = torch.cat([torch.full_like(logits[lost], -math.inf), torch.zeros_like(extra[lost])], dim=1)
-        return out
 
 
 # ------------------------------------------------------------------------ reading
@@ -119,24 +81,11 @@ def _stats(values: list[float]) -> dict[str, float | None]:
     return {"mean": mean, "std": std, "min": min(values), "max": max(values)}
 
 
-def f1_correction(labels: Tensor | None, num_classes: int = 10) -> float | None:
-    """The factor turning the F1 of a point with lost images (the "lost" class in the
-    macro mean with F1 0) into the mean over the ``num_classes`` real classes: 11/10 when
-    every class occurs among ``labels`` (then exactly 11 classes enter the mean), else
-    None (unknown)."""
-    if labels is None or len(set(labels.tolist())) < num_classes:
-        return None
-    return (num_classes + 1) / num_classes
-
-
-def summarize(realizations: Sequence[Sequence[dict[str, Any]]], f1_factor: float | None = None
-              ) -> list[dict[str, Any]]:
+def summarize(realizations: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One entry per (system, cbr, groups, channel, SNR): ``realizations``, ``cbr`` and
     ``cpp`` (means of the measured values, ``cpp = 3 cbr``), ``failure_rate`` (mean), and
     ``<metric>``, ``<metric>_std``, ``<metric>_min``, ``<metric>_max`` over the
-    realizations for every metric of :data:`METRICS` (accuracy and F1 in percent). The
-    F1 of a point with lost images is multiplied by ``f1_factor`` (see
-    :func:`f1_correction`) when it is given, and ``f1_corrected`` says whether it was."""
+    realizations for every metric of :data:`METRICS` (accuracy and F1 in percent)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for rows in realizations:
         for row in rows:
@@ -151,16 +100,12 @@ def summarize(realizations: Sequence[Sequence[dict[str, Any]]], f1_factor: float
                                  "cbr": _stats(cbrs)["mean"],
                                  "cpp": None if not cbrs else 3 * _stats(cbrs)["mean"],
                                  "failure_rate": _stats(fails)["mean"] if fails else None}
-        lost_any = any(v > 0 for v in fails)
-        entry["f1_corrected"] = bool(lost_any and f1_factor is not None)
         for metric in METRICS:
             values = []
             for r in rows:
                 v = _num(r.get(metric))
                 if v is None:
                     continue
-                if metric == "f1" and entry["f1_corrected"] and (_num(r.get("failure_rate")) or 0) > 0:
-                    v *= f1_factor  # type: ignore[operator]
                 values.append(100 * v if metric in PERCENT else v)
             for stat, value in _stats(values).items():
                 entry[metric if stat == "mean" else f"{metric}_{stat}"] = value
@@ -371,17 +316,11 @@ def summary_table(rows: Sequence[dict[str, Any]], out_dir: Path | None = None, p
     folder = Path(out_dir).parent
     found = _realization_rows(folder)
     ceil = ceiling(Path(out_dir), classifier)
-    summary = summarize(found, f1_correction(None if ceil is None else ceil["labels"]))
+    summary = summarize(found)
     title = f"CIFAR-10 ({rows[0].get('images') if rows else 0} images), AWGN, {len(found)} realizations"
     _write_csv(folder / "summary.csv", summary)
     text = [f"{len(found)} realizations (of {realizations}) in `{folder.name}/r*/`; summary: "
             f"`{folder.name}/summary.csv`.\n", _metric_tables(summary, by_cpp, ceil)]
-    if any(e.get("f1_corrected") for e in summary):
-        text.append("\nF1 of points with lost images: the mean over the 10 real classes (x 11/10, see "
-                    "`semcom.evaluation.sp_jscc_claims`).")
-    elif any((e.get("failure_rate") or 0) > 0 for e in summary):
-        text.append("\nF1 of points with lost images includes the 'lost' class (F1 0) in its macro mean: "
-                    "not every class occurs among these labels, so it is not corrected.")
     table = claims(summary, found, by_cpp)
     if table:
         _write_csv(folder / "claims.csv", table)
@@ -431,8 +370,7 @@ def _config(part: str, digital: bool, classifier: Any) -> dict[str, Any]:
     resolve_file_paths(raw, path.parent)
     if not digital:
         raw["systems"] = [s for s in raw["systems"] if not (isinstance(s, dict) and s.get("system") == "digital")]
-    wrapped = LostAsMiss(classifier)
-    raw["metrics"] = [{**m, "classifier": wrapped} if isinstance(m, dict) and m.get("name") in ("accuracy", "f1")
+    raw["metrics"] = [{**m, "classifier": classifier} if isinstance(m, dict) and m.get("name") in ("accuracy", "f1")
                       else m for m in raw["metrics"]]
     raw["plots"] = None  # the summary's plots replace the per-realization extras
     return raw

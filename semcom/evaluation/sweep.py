@@ -8,7 +8,11 @@ so a sweep is reproducible, and all systems, channels, SNRs and run-time setting
 the same seeds. A system spec's ``run`` settings multiply its points (one per
 combination of the mapping form, or exactly the listed points of the list form, see
 :mod:`semcom.evaluation.systems`) without rebuilding the link. Labels of a labelled
-dataset travel with the batches to dataset-level metrics (classifier accuracy, macro F1).
+dataset travel with the batches to dataset-level metrics (classifier accuracy, macro F1),
+and so do the per-image ``extras["failed"]`` flags of a system that reports them: an
+image the link lost counts as misclassified there, for every system, while the image
+metrics (PSNR, SSIM, ...) score the gray image that was delivered
+(:mod:`semcom.metrics.registry`). A system without ``failed`` reports no losses.
 """
 
 from __future__ import annotations
@@ -110,11 +114,16 @@ def _spread(values: list[Tensor], name: str) -> dict[str, float | None]:
             f"{name}_min": float(t.min()), f"{name}_max": float(t.max())}
 
 
-def _failures(extras: dict[str, Any], batch: int) -> int | None:
+def _failed_flags(extras: dict[str, Any], batch: int) -> Tensor | None:
+    """``(B,)`` bool: the images of a batch the link lost (``extras["failed"]``), on the
+    CPU; None when the system reports no ``failed``."""
     failed = extras.get("failed")
     if failed is None:
         return None
-    return int(torch.as_tensor(failed).reshape(-1)[:batch].to(torch.bool).sum())
+    flags = torch.as_tensor(failed).detach().cpu().reshape(-1)[:batch].to(torch.bool)
+    if flags.numel() != batch:
+        raise SemcomError(f'extras["failed"] has {flags.numel()} flags for a batch of {batch} images')
+    return flags
 
 
 def run_columns(system: SystemUnderTest, resolved: dict[str, Any]) -> dict[str, Any]:
@@ -148,13 +157,13 @@ def _run_point(system: SystemUnderTest, run: tuple[dict[str, Any], dict[str, Any
                 torch.cuda.synchronize(device)
             seconds += time.perf_counter() - start
             reconstruction = result.images.to(device)
+            failed = _failed_flags(result.extras, images.shape[0])
             for acc in accumulators:
-                acc.update(images, reconstruction, batch.labels)
+                acc.update(images, reconstruction, batch.labels, failed)
             uses.append(result.channel_uses.detach().cpu().reshape(-1).double())
             cbrs.append(result.cbr.detach().cpu().reshape(-1).double())
-            failed = _failures(result.extras, images.shape[0])
             if failed is not None:
-                failures = (failures or 0) + failed
+                failures = (failures or 0) + int(failed.sum())
             progress.update(1)
     count = sum(len(b.indices) for b in batches)
     row: dict[str, Any] = {

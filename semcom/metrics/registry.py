@@ -8,12 +8,17 @@ Two levels:
 * **dataset** metrics (``accuracy``, ``f1``) are computed once over all images of a
   point from a classifier's predictions on the reconstructions and the dataset's
   labels: top-1 accuracy and macro F1 (:mod:`semcom.metrics.task`), not a mean of
-  per-image values. They need a labelled dataset (CIFAR-10).
+  per-image values. They need a labelled dataset (CIFAR-10). An image the link lost
+  (``TransmitResult.extras["failed"]``, delivered as uniform gray) counts as
+  misclassified whatever the classifier says about the gray picture: a miss for
+  accuracy, a false negative of its true class and no class's false positive for F1
+  (see :class:`AccuracyMetric`, :class:`MacroF1Metric`). Image metrics are computed on
+  what was delivered, the gray image included.
 
 A metric that cannot be computed here is *unavailable*: its columns hold None and
 :attr:`Metric.note` says why in one line (LPIPS without local weights; SSIM on images
 under 3 x 3 px). Each :meth:`Metric.start` returns an accumulator for one point:
-``update(reference, reconstruction, labels)`` per batch, then ``result()``.
+``update(reference, reconstruction, labels, failed)`` per batch, then ``result()``.
 """
 
 from __future__ import annotations
@@ -72,16 +77,29 @@ class Accumulator:
         self.metric = metric
         self.parts: dict[str, list[Tensor]] = {}
         self.labels: list[Tensor] = []
+        self.failed: list[Tensor] = []
 
-    def update(self, reference: Tensor, reconstruction: Tensor, labels: Tensor | None = None) -> None:
-        """Add a batch: ``(B, 3, H, W)`` references and reconstructions, ``(B,)`` labels."""
+    def update(self, reference: Tensor, reconstruction: Tensor, labels: Tensor | None = None,
+               failed: Tensor | None = None) -> None:
+        """Add a batch: ``(B, 3, H, W)`` references and reconstructions, ``(B,)`` labels
+        and ``(B,)`` bool ``failed`` flags (images the link lost; None: none lost). Only
+        dataset metrics use the flags; image metrics score what was delivered."""
         if self.metric.note is not None:
             return
         if self.metric.level == "dataset":
             if labels is None:
                 raise SemcomError(f"metric {self.metric.name} needs labels and this batch has none")
             got = {"preds": self.metric.predict(reconstruction).detach().cpu().reshape(-1)}
-            self.labels.append(labels.detach().cpu().reshape(-1).long())
+            batch = labels.detach().cpu().reshape(-1).long()
+            self.labels.append(batch)
+            if failed is None:
+                flags = torch.zeros(batch.numel(), dtype=torch.bool)
+            else:
+                flags = torch.as_tensor(failed).detach().cpu().reshape(-1).to(torch.bool)
+                if flags.numel() != batch.numel():
+                    raise SemcomError(f"metric {self.metric.name}: got {flags.numel()} failed flags for "
+                                      f"{batch.numel()} images")
+            self.failed.append(flags)
         else:
             got = self.metric.values(reference, reconstruction)
         for key, v in got.items():
@@ -92,7 +110,8 @@ class Accumulator:
         if self.metric.note is not None or not self.parts:
             return {c: None for c in self.metric.columns}
         if self.metric.level == "dataset":
-            return self.metric.reduce(torch.cat(self.parts["preds"]).long(), torch.cat(self.labels))
+            return self.metric.reduce(torch.cat(self.parts["preds"]).long(), torch.cat(self.labels),
+                                      torch.cat(self.failed))
         out: dict[str, float | None] = {}
         for key, parts in self.parts.items():
             t = torch.cat(parts).double()
@@ -228,29 +247,84 @@ class _TaskMetric(Metric):
         return {**super().describe(), "classifier": self.source, "num_classes": self.num_classes}
 
 
+def _lost(failed: Tensor | None, count: int) -> Tensor:
+    """``(N,)`` bool flags of lost images (all False when ``failed`` is None)."""
+    if failed is None:
+        return torch.zeros(count, dtype=torch.bool)
+    flags = torch.as_tensor(failed).reshape(-1).to(torch.bool)
+    if flags.numel() != count:
+        raise SemcomError(f"got {flags.numel()} failed flags for {count} predictions")
+    return flags
+
+
 @METRICS.register("accuracy")
 class AccuracyMetric(_TaskMetric):
-    """Top-1 accuracy of a classifier on the reconstructions, over all images of a point."""
+    """Top-1 accuracy of a classifier on the reconstructions, over all images of a point.
+
+    An image the link lost (``failed``) is a miss, whatever class the classifier gives
+    the gray picture delivered in its place: accuracy = (correct delivered images) /
+    (all images, lost ones included).
+    """
 
     name, columns = "accuracy", ("accuracy",)
 
-    def reduce(self, preds: Tensor, labels: Tensor) -> dict[str, float | None]:
-        from semcom.metrics.task import top1_accuracy
+    def reduce(self, preds: Tensor, labels: Tensor, failed: Tensor | None = None) -> dict[str, float | None]:
+        """Accuracy of ``(N,)`` predictions against ``(N,)`` labels, ``(N,)`` bool
+        ``failed`` images counted as wrong."""
+        from semcom.metrics.task import _check_labels, predictions, top1_accuracy
 
-        return {"accuracy": top1_accuracy(preds, labels)}
+        lost = _lost(failed, preds.numel())
+        if not lost.any():
+            return {"accuracy": top1_accuracy(preds, labels)}
+        preds = predictions(preds)
+        labels = _check_labels(labels, preds.numel()).to(preds.device)
+        hits = (preds == labels) & ~lost.to(preds.device)
+        return {"accuracy": hits.double().mean().item()}
 
 
 @METRICS.register("f1")
 class MacroF1Metric(_TaskMetric):
-    """Macro F1 of a classifier on the reconstructions, over all images of a point."""
+    """Macro F1 of a classifier on the reconstructions, over all images of a point.
+
+    Per class ``c``: ``F1 = 2 TP / (2 TP + FP + FN)``, then the unweighted mean over the
+    classes that occur among the labels or the predictions of delivered images (a class
+    with ``2 TP + FP + FN = 0`` is left out, as in :func:`semcom.metrics.task.macro_f1`).
+
+    An image the link lost (``failed``) is a prediction that matches no class: its true
+    class gets one false negative, no class gets a false positive (the class the
+    classifier gives the gray picture is ignored), and there is no extra "lost" class in
+    the mean. So with lost images ``L``: ``TP_c`` and ``FP_c`` count only delivered
+    images, ``FN_c`` = delivered images of class ``c`` predicted otherwise + lost images
+    of class ``c``. Without lost images this is exactly the plain macro F1.
+    """
 
     name, columns = "f1", ("f1",)
 
-    def reduce(self, preds: Tensor, labels: Tensor) -> dict[str, float | None]:
-        from semcom.metrics.task import macro_f1
+    def reduce(self, preds: Tensor, labels: Tensor, failed: Tensor | None = None) -> dict[str, float | None]:
+        """Macro F1 of ``(N,)`` predictions against ``(N,)`` labels, ``(N,)`` bool
+        ``failed`` images counted as predicting no class (class docstring)."""
+        from semcom.metrics.task import _check_labels, confusion_counts, macro_f1
 
-        classes = self.num_classes or int(max(preds.max(), labels.max())) + 1
-        return {"f1": macro_f1(preds, labels, classes)}
+        lost = _lost(failed, preds.numel())
+        if not lost.any():
+            classes = self.num_classes or int(max(preds.max(), labels.max())) + 1
+            return {"f1": macro_f1(preds, labels, classes)}
+        labels = _check_labels(labels, preds.numel())
+        kept = ~lost
+        delivered = preds[kept]
+        top = int(labels.max()) if not delivered.numel() else int(max(delivered.max(), labels.max()))
+        classes = self.num_classes or top + 1
+        if labels.min() < 0 or labels.max() >= classes:
+            raise SemcomError(f"label outside [0, {classes}): got range [{labels.min()}, {labels.max()}]")
+        if delivered.numel():
+            tp, fp, fn = confusion_counts(delivered, labels[kept], classes)
+        else:
+            tp = fp = fn = torch.zeros(classes, dtype=torch.int64)
+        fn = fn + torch.bincount(labels[lost], minlength=classes)
+        denominator = 2 * tp + fp + fn
+        present = denominator > 0
+        f1 = 2 * tp[present].double() / denominator[present].double()
+        return {"f1": f1.mean().item()}
 
 
 _ALIASES = {"ms_ssim_db": "ms_ssim", "macro_f1": "f1", "top1": "accuracy", "top1_accuracy": "accuracy"}
