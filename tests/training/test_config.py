@@ -124,13 +124,20 @@ def test_learning_rate_schedules() -> None:
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "train").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcom.models import list_models
+    from semcom.training.config import config_from_dict
+    from semcom.training.stages import _read, has_stages, stage_configs
+
     monkeypatch.delenv("SEMCOM_DATA", raising=False)
-    trainer = Trainer(path)  # validates keys, names and constructor arguments (no data is read)
-    cfg = trainer.config
-    assert cfg.model.name in ("convjscc", "adjscc") and cfg.channel.name == "awgn"
-    assert cfg.val_data is not None and cfg.steps >= cfg.ckpt_every > 0
+    if has_stages(path):  # each stage validated as the runner builds it
+        cfgs = [config_from_dict(raw) for _, raw in stage_configs(_read(path))]
+    else:
+        cfgs = [Trainer(path).config]  # validates keys, names and constructor arguments (no data is read)
     shared = (REPO.parent / "shared" / "data").resolve()
-    for _, root, _ in cfg.data.components() + cfg.val_data.components():
-        assert Path(root).parent == shared  # ../shared/data beside the repository
-        if shared.is_dir():
-            assert Path(root).is_dir(), root
+    for cfg in cfgs:
+        assert cfg.model.name in list_models() and cfg.channel.name in ("awgn", "rayleigh")
+        assert cfg.val_data is not None and cfg.steps >= cfg.ckpt_every > 0
+        for _, root, _ in cfg.data.components() + cfg.val_data.components():
+            assert Path(root).parent == shared  # ../shared/data beside the repository
+            if shared.is_dir():
+                assert Path(root).is_dir(), root
