@@ -74,6 +74,20 @@ def resolve_widths(size: str, widths: Sequence[int] | None, presets: dict[str, t
     return out
 
 
+def latent_to_symbols(latent: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    """A real latent ``(B, c, h, w)`` -> ``(B, ceil(c h w / 2))`` complex64 symbols of unit
+    power per image, and the ``side`` the decoder needs (``latent_shape``, known a priori)."""
+    symbols = normalize_power(real_to_complex(latent.reshape(latent.shape[0], -1)))
+    return symbols, {"latent_shape": tuple(latent.shape[1:])}
+
+
+def symbols_to_latent(symbols: Tensor, side: dict[str, Any]) -> Tensor:
+    """Inverse layout of :func:`latent_to_symbols`: ``(B, k)`` received symbols -> the
+    ``(B, c, h, w)`` real latent of ``side["latent_shape"]``."""
+    c, h, w = side["latent_shape"]
+    return complex_to_real(symbols, c * h * w).reshape(symbols.shape[0], c, h, w)
+
+
 class ConvLatentJSCC(JSCCModel):
     """Base of models with a ``(B, c, H/4, W/4)`` real latent (``c = 96 * cbr``).
 
@@ -122,14 +136,10 @@ class ConvLatentJSCC(JSCCModel):
         if h % DOWNSAMPLING or w % DOWNSAMPLING:
             raise SemcomError(f"{self.name}.encode needs sides that are multiples of {DOWNSAMPLING}, "
                               f"got {h}x{w} (forward/transmit pad automatically)")
-        latent = self.analysis(images, snr_db)
-        b = latent.shape[0]
-        symbols = normalize_power(real_to_complex(latent.reshape(b, -1)))
+        symbols, side = latent_to_symbols(self.analysis(images, snr_db))
         # the latent shape follows from the image size and the config: no side bits
-        return Encoded(symbols=symbols, side={"latent_shape": tuple(latent.shape[1:])})
+        return Encoded(symbols=symbols, side=side)
 
     def decode(self, symbols: Tensor, snr_db: Tensor, side: dict[str, Any]) -> Tensor:
         """``(B, k)`` equalized complex symbols -> ``(B, 3, H, W)`` images in ``(0, 1)``."""
-        c, h, w = side["latent_shape"]
-        latent = complex_to_real(symbols, c * h * w).reshape(symbols.shape[0], c, h, w)
-        return self.synthesis(latent, snr_db)
+        return self.synthesis(symbols_to_latent(symbols, side), snr_db)

@@ -35,10 +35,9 @@ from torch import Tensor, nn
 
 from semcom.nn.conv_fast import Pointwise
 
-from semcom.conventions import complex_to_real, normalize_power, real_to_complex
 from semcom.errors import SemcomError
 from semcom.models.base import Decoded, Encoded, JSCCModel
-from semcom.models.conv_latent import latent_channels_for_cbr, resolve_widths
+from semcom.models.conv_latent import latent_channels_for_cbr, latent_to_symbols, resolve_widths, symbols_to_latent
 from semcom.nn.fa_block import SELECTIONS, FAGroup
 from semcom.nn.patches import PatchDivision, PatchEmbedding, PatchMerging
 from semcom.registry import SYSTEMS
@@ -138,18 +137,15 @@ class FAJSCC(JSCCModel):
                 x = self.merges[i - 1](x)
             x, r = group(x, snr_db, rho_enc, selection_enc)
             ratios.append(r)
-        latent = self.to_latent(x)
-        b = latent.shape[0]
-        symbols = normalize_power(real_to_complex(latent.reshape(b, -1)))
+        symbols, side = latent_to_symbols(self.to_latent(x))
         ratio = _cat_ratios(ratios)
-        return Encoded(symbols=symbols, side={"latent_shape": tuple(latent.shape[1:])},
+        return Encoded(symbols=symbols, side=side,
                        aux=self._penalty(ratio, "enc"), extras={"importance_ratio_enc": ratio.detach()})
 
     def decode(self, symbols: Tensor, snr_db: Tensor, side: dict[str, Any], rho_dec: float = 0.5,
                selection_dec: str = "top") -> Decoded:
         """``(B, k)`` equalized symbols -> ``(B, 3, H, W)`` images (unclamped, about [0, 1])."""
-        c, h, w = side["latent_shape"]
-        x = self.from_latent(complex_to_real(symbols, c * h * w).reshape(symbols.shape[0], c, h, w))
+        x = self.from_latent(symbols_to_latent(symbols, side))
         ratios = []
         for i, group in enumerate(self.dec_groups):
             x, r = group(x, snr_db, rho_dec, selection_dec)

@@ -34,10 +34,10 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from semcom.conventions import complex_to_real, normalize_power, parse_cbr, real_to_complex
+from semcom.conventions import parse_cbr
 from semcom.errors import SemcomError
 from semcom.models.base import Encoded, JSCCModel
-from semcom.models.conv_latent import latent_channels_for_cbr, resolve_widths
+from semcom.models.conv_latent import latent_channels_for_cbr, latent_to_symbols, resolve_widths, symbols_to_latent
 from semcom.nn.conv_fast import Pointwise
 from semcom.nn.patches import LayerNorm2d, PatchDivision, PatchEmbedding, PatchMerging
 from semcom.nn.swin import GatedSNRModulation, SwinStage
@@ -177,13 +177,11 @@ class SwinJSCC(JSCCModel):
         if h % DOWNSAMPLING or w % DOWNSAMPLING:
             raise SemcomError(f"{self.name}.encode needs sides that are multiples of {DOWNSAMPLING}, "
                               f"got {h}x{w} (forward/transmit pad automatically)")
-        latent = self.analysis(images, snr_db)
-        symbols = normalize_power(real_to_complex(latent.reshape(latent.shape[0], -1)))
+        symbols, side = latent_to_symbols(self.analysis(images, snr_db))
         # the latent shape follows from the image size and the config: no side bits
-        return Encoded(symbols=symbols, side={"latent_shape": tuple(latent.shape[1:])})
+        return Encoded(symbols=symbols, side=side)
 
     def decode(self, symbols: Tensor, snr_db: Tensor, side: dict[str, Any]) -> Tensor:
         """``(B, k)`` equalized complex symbols -> ``(B, 3, H, W)`` unclamped images."""
-        c, h, w = side["latent_shape"]
-        latent = complex_to_real(symbols, c * h * w).reshape(symbols.shape[0], c, h, w)
+        latent = symbols_to_latent(symbols, side)
         return self.synthesis(latent.to(self.decoder_head.weight.dtype), snr_db)

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from semcom.nn.conv_fast import DilatedDepthwiseConv, Pointwise, memory_format_of
 
 from semcom.nn.gdf import GatedDepthwiseFeedForward
-from semcom.nn.importance import Importance, ImportancePredictor, warp
+from semcom.nn.importance import Importance, ImportancePredictor, sample_at, warp
 from semcom.nn.patches import LayerNorm2d
 from semcom.nn.snr_features import SNR_FEATURES, BlockSNRProjection, SNRFeatures
 from semcom.nn.windows import pad_to_window, window_coordinates, window_partition, window_reverse
@@ -158,10 +158,8 @@ class FABlock(nn.Module):
         py = (rows[..., None, None] * win + ramp[:, None]).to(x.dtype)             # (B, K, w, 1)
         px = (colidx[..., None, None] * win + ramp[None, :]).to(x.dtype)           # (B, K, 1, w)
         off = gather(offsets).reshape(b, idx.shape[1], win, win, 2)
-        gx = 2.0 * (px + off[..., 0]) / max(w - 1, 1) - 1.0
-        gy = 2.0 * (py + off[..., 1]) / max(h - 1, 1) - 1.0
-        grid = torch.stack([gx, gy], dim=-1).reshape(b, idx.shape[1] * win, win, 2)
-        sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        rows_out = (b, idx.shape[1] * win, win)
+        sampled = sample_at(x, (px + off[..., 0]).reshape(rows_out), (py + off[..., 1]).reshape(rows_out))
         sampled = sampled.permute(0, 2, 3, 1).reshape(b, idx.shape[1], win * win, c)
         xs = gather(x)
         att = F.scaled_dot_product_attention(self.query(xs), self.key(xs + sampled), gather(v), scale=self.scale)

@@ -81,11 +81,14 @@ def warp(x: Tensor, offsets: Tensor) -> Tensor:
     ys = torch.arange(h, device=x.device, dtype=x.dtype)
     xs = torch.arange(w, device=x.device, dtype=x.dtype)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    px = gx + offsets[:, 0]
-    py = gy + offsets[:, 1]
-    # align_corners=True: -1 and 1 are the centres of the first and last pixels
-    nx = 2.0 * px / max(w - 1, 1) - 1.0
-    ny = 2.0 * py / max(h - 1, 1) - 1.0
-    grid = torch.stack([nx, ny], dim=-1)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    out = sample_at(x, gx + offsets[:, 0], gy + offsets[:, 1])
     return out.contiguous(memory_format=memory_format_of(x))  # keep the input's layout
+
+
+def sample_at(x: Tensor, px: Tensor, py: Tensor) -> Tensor:
+    """Bilinear samples of ``x`` ``(B, C, H, W)`` at pixel coordinates ``px``, ``py``
+    ``(B, h', w')`` (x = column, y = row), border padding -> ``(B, C, h', w')``."""
+    h, w = x.shape[-2:]
+    # align_corners=True: -1 and 1 are the centres of the first and last pixels
+    grid = torch.stack([2.0 * px / max(w - 1, 1) - 1.0, 2.0 * py / max(h - 1, 1) - 1.0], dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
