@@ -58,7 +58,7 @@ from semcom.training.step import TrainStep
 from semcom.training.validation import validate, validation_batches
 from semcom.training.state import (has_training_state, load_training_state, recover_last, restore_rng_state,
                                    save_training_state)
-from semcom.zoo.checkpoint import as_stored
+from semcom.zoo.checkpoint import as_stored, same_model_config
 
 FINAL = "final"
 METRICS = "metrics.jsonl"
@@ -439,7 +439,7 @@ class Trainer:
                 self._init_summary = report.summary()
             return 0
         state = load_training_state(out_dir)
-        if state.system != model.name or state.model_config != as_stored(model.config):
+        if state.system != model.name or not same_model_config(state.model_config, model):
             raise SemcomError(f"cannot resume from {out_dir / 'last'}: it holds {state.system} "
                               f"{state.model_config}, but the config builds {model.name} "
                               f"{as_stored(model.config)} (use another out_dir)")

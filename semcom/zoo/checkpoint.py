@@ -99,6 +99,27 @@ def as_stored(value: Any) -> Any:
     return json.loads(json.dumps(value, default=_json_default))
 
 
+def same_model_config(saved: dict[str, Any], model: Any) -> bool:
+    """Whether a checkpoint's stored model config ``saved`` describes ``model``'s
+    ``config``: equal entries, where an entry the checkpoint lacks (an argument added to
+    the system after it was written) counts as equal when ``model`` holds the
+    constructor's default for it."""
+    import inspect
+
+    now = as_stored(dict(model.config))
+    if set(saved) - set(now):
+        return False
+    params = inspect.signature(type(model).__init__).parameters
+    for key, value in now.items():
+        if key in saved:
+            if saved[key] != value:
+                return False
+        elif key not in params or params[key].default is inspect.Parameter.empty \
+                or as_stored(params[key].default) != value:
+            return False
+    return True
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, Tensor):
         return o.tolist()

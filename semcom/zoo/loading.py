@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from semcom.errors import CheckpointError, SemcomError
-from semcom.zoo.checkpoint import Checkpoint, as_stored, checkpoint_files, load_checkpoint
+from semcom.zoo.checkpoint import Checkpoint, as_stored, checkpoint_files, same_model_config, load_checkpoint
 
 if TYPE_CHECKING:
     from semcom.models.base import JSCCModel
@@ -251,7 +251,7 @@ def init_weights_from(model: "JSCCModel", source: str | Path | InitSpec | Mappin
     """
     spec = source if isinstance(source, InitSpec) else InitSpec.from_config(source)  # type: ignore[arg-type]
     ckpt = load_checkpoint(resolve_source(spec.source))
-    if spec.same_config and (ckpt.system != model.name or ckpt.config != as_stored(dict(model.config))):
+    if spec.same_config and (ckpt.system != model.name or not same_model_config(ckpt.config, model)):
         raise CheckpointError(f"cannot initialise {model.name} {as_stored(dict(model.config))} from "
                               f"{ckpt.path}: it holds {ckpt.system} {ckpt.config} (to load the tensors that "
                               "match, use init_from: {path: ..., strict: false})")

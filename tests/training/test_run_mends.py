@@ -179,3 +179,27 @@ def test_each_groups_patterns_are_matched_once_not_per_parameter(monkeypatch) ->
     assert calls == ["freeze", "optimizer.groups[0]", "optimizer.groups[1]"]
     assert [len(g["params"]) for g in built.main.param_groups] == [6, 2, 4]  # weights, 0./1. biases, the rest
     assert built.base_lrs == [1e-2, 1e-4, 1e-3]
+
+
+def test_a_checkpoint_from_before_a_new_model_argument_resumes_when_the_model_holds_its_default(
+        tiny_config: dict[str, Any]) -> None:
+    from semcom.zoo.checkpoint import same_model_config
+
+    cfg = {**tiny_config, "steps": 2, "val_data": None, "ckpt_every": 2}
+    train(cfg, verbose=False)
+    meta_path = Path(cfg["out_dir"]) / "last.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["config"]["equalizer"] == "mmse"  # the constructor's default
+    del meta["config"]["equalizer"]  # as written before the argument existed
+    meta_path.write_text(json.dumps(meta))
+    train({**cfg, "steps": 3}, verbose=False)
+    assert load_checkpoint(Path(cfg["out_dir"]) / "last").info["training"]["step"] == 3
+    # a missing entry whose value is not the default does not match
+    from semcom.models import create_model
+
+    model = create_model("convjscc", cbr="1/12", widths=[8, 8, 8, 8])
+    stored = json.loads(json.dumps(model.config))
+    assert same_model_config(stored, model)
+    assert not same_model_config({k: v for k, v in stored.items() if k != "widths"}, model)
+    assert not same_model_config({**stored, "unknown": 1}, model)
+    assert not same_model_config({**stored, "cbr": 1 / 24}, model)
