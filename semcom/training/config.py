@@ -166,6 +166,7 @@ def _data(raw: Any, key: str) -> DataSpec:
     d = _section(raw, key)
     spec = DataSpec(
         crop=_opt_num(d.pop("crop", None), f"{key}.crop", int, 1),
+        pad=_opt_num(d.pop("pad", None), f"{key}.pad", int, 0) or None,
         hflip=_bool(d.pop("hflip", False), f"{key}.hflip"),
         limit=_opt_num(d.pop("limit", None), f"{key}.limit", int, 1),
     )
@@ -322,14 +323,16 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
         if raw.get(required) is None:
             raise SemcomError(f"config key {required!r} is required")
     cfg = TrainConfig(model=_component(raw["model"], "model"), data=_data(raw["data"], "data"))
+    if cfg.data.pad and cfg.data.crop is None:
+        raise SemcomError("data.pad needs data.crop (the random crop taken from the padded image)")
     if "channel" in raw:
         cfg.channel = _component(raw["channel"], "channel")
     if "snr_db" in raw:
         cfg.snr_db = _snr(raw["snr_db"], "snr_db")
     if raw.get("val_data") is not None:
         cfg.val_data = _data(raw["val_data"], "val_data")
-        if cfg.val_data.hflip:
-            raise SemcomError("val_data.hflip must be false (validation is not augmented)")
+        if cfg.val_data.hflip or cfg.val_data.pad:
+            raise SemcomError("val_data.hflip and val_data.pad must be unset (validation is not augmented)")
     if raw.get("val_snr_db") is not None:
         v = raw["val_snr_db"]
         v = v if isinstance(v, list) else [v]

@@ -102,21 +102,27 @@ class TrainSamples(Dataset):
         crop: square crop side, or None for the whole image (smaller images are
             reflect-padded first, see :class:`semcom.data.RandomCrop`).
         hflip: flip horizontally with probability 1/2.
+        pad: reflect-pad every image by this many pixels on each side before the crop
+            (``None``: no padding beyond what a too-small image needs).
     """
 
-    def __init__(self, dataset: Dataset, crop: int | None, hflip: bool) -> None:
-        self.dataset, self.crop, self.hflip = dataset, crop, hflip
+    def __init__(self, dataset: Dataset, crop: int | None, hflip: bool, pad: int | None = None) -> None:
+        if pad and crop is None:
+            raise SemcomError("padding before the crop needs a crop size")
+        self.dataset, self.crop, self.hflip, self.pad = dataset, crop, hflip, pad
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int | None]:
-        from semcom.data.transforms import RandomCrop, RandomHorizontalFlip
+        from semcom.data.transforms import RandomCrop, RandomHorizontalFlip, pad_hw
 
         index, sample_seed = key
         item = self.dataset[index]
         image = item_image(item)
         g = torch.Generator().manual_seed(sample_seed)
+        if self.pad:
+            image = pad_hw(image, self.pad, self.pad, self.pad, self.pad, "reflect")
         if self.crop is not None:
             image = RandomCrop(self.crop, generator=g)(image)
         if self.hflip:

@@ -30,6 +30,9 @@ class DataSpec:
             (instead of ``name``/``root``).
         crop: side of square crops in pixels (random for training, centred for
             validation); ``None`` uses whole images (they must then share one size).
+        pad: reflect-pad each training image by ``pad`` pixels on every side before the
+            random crop (the CIFAR-10 recipes' pad-and-crop: ``crop: 32, pad: 4``);
+            ``None`` pads only images smaller than ``crop``. Needs ``crop``.
         hflip: random horizontal flips (training only).
         limit: use only the first ``limit`` images (after concatenation; passed on to a
             single dataset that takes ``limit`` itself, e.g. ``cifar10-jpeg``).
@@ -44,6 +47,7 @@ class DataSpec:
     options: dict[str, Any] = field(default_factory=dict)
     sources: list[ComponentSpec | dict] = field(default_factory=list)
     crop: int | None = None
+    pad: int | None = None
     hflip: bool = False
     limit: int | None = None
 
@@ -174,5 +178,5 @@ def _data_to_dict(d: DataSpec) -> dict[str, Any]:
     else:
         out["name"], out["root"] = d.name, d.root
         out.update(d.options)
-    out.update(crop=d.crop, hflip=d.hflip, limit=d.limit)
+    out.update(crop=d.crop, pad=d.pad, hflip=d.hflip, limit=d.limit)
     return out

@@ -261,7 +261,7 @@ class Trainer:
         channel = self.channel.to(device)
         objective = self.objective.to(device)
         optimizers = build_optimizers(model, cfg)
-        train_set = TrainSamples(build_dataset(cfg.data, "data"), cfg.data.crop, cfg.data.hflip)
+        train_set = TrainSamples(build_dataset(cfg.data, "data"), cfg.data.crop, cfg.data.hflip, cfg.data.pad)
         model.train()
         return TrainingParts(cfg, device, model, channel, objective, optimizers, train_set)
 

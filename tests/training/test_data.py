@@ -104,3 +104,29 @@ def test_crop_or_transform_keeps_the_image_by_image_path(image_folder: Path) -> 
     assert isinstance(batch, list) and all(torch.equal(a, samples[k][0]) for (a, _), k in zip(batch, keys))
     collated = collate_samples(batch)
     assert collated.images.shape == (4, 3, 8, 8) and collated.labels is None
+
+
+def test_pad_then_crop_takes_windows_of_the_reflect_padded_image() -> None:
+    from torch.utils.data import TensorDataset
+
+    from semcom.training.config import config_from_dict
+
+    image = torch.rand(3, 8, 8)
+    padded = torch.nn.functional.pad(image[None], (2, 2, 2, 2), mode="reflect")[0]
+    view = TrainSamples(TensorDataset(image[None]), crop=8, hflip=False, pad=2)
+    offsets = set()
+    for seed in range(60):
+        crop = view[(0, seed)][0]
+        assert crop.shape == (3, 8, 8)
+        hits = [(t, s) for t in range(5) for s in range(5) if torch.equal(crop, padded[:, t:t + 8, s:s + 8])]
+        assert hits  # a window of the mirrored border, never a resampled one
+        offsets.update(hits)
+    assert len(offsets) > 10 and any(t != 2 or s != 2 for t, s in offsets)  # the crop moves into the border
+    assert torch.equal(TrainSamples(TensorDataset(image[None]), crop=8, hflip=False)[(0, 5)][0], image)
+    with pytest.raises(SemcomError, match="needs data.crop"):
+        config_from_dict({"model": {"name": "convjscc"}, "data": {"name": "folder", "root": "x", "pad": 4}})
+    with pytest.raises(SemcomError, match="val_data"):
+        config_from_dict({"model": {"name": "convjscc"}, "data": {"name": "folder", "root": "x"},
+                          "val_data": {"name": "folder", "root": "x", "pad": 4}})
+    cfg = config_from_dict({"model": {"name": "convjscc"}, "data": {"name": "folder", "root": "x", "crop": 32, "pad": 4}})
+    assert cfg.data.pad == 4 and cfg.to_dict()["data"]["pad"] == 4
