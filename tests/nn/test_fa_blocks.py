@@ -222,7 +222,16 @@ def test_fast_convolutions_match_the_originals(size, channels_last):
     dil = DilatedDepthwiseConv(6)
     ref = torch.nn.Conv2d(6, 6, 3, padding=2, dilation=2, groups=6)
     ref.load_state_dict(dil.state_dict())
-    torch.testing.assert_close(dil(x), ref(x), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(dil(x), ref(x), atol=1e-6, rtol=1e-5)  # with gradients: the phase split
+    with torch.no_grad():
+        torch.testing.assert_close(dil(x), ref(x), atol=1e-6, rtol=1e-5)
+    xg, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
+    upstream = torch.randn(2, 6, *size)
+    (dil(xg) * upstream).sum().backward()
+    (ref(xr) * upstream).sum().backward()
+    torch.testing.assert_close(xg.grad, xr.grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(dil.weight.grad, ref.weight.grad, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(dil.bias.grad, ref.bias.grad, atol=1e-4, rtol=1e-5)
     pw = Pointwise(6, 5)
     ref1 = torch.nn.Conv2d(6, 5, 1)
     ref1.load_state_dict(pw.state_dict())
