@@ -4,12 +4,37 @@
   registered in :data:`semcom.registry.TASK_MODELS` (importing this package registers it);
 * :mod:`.sp_weights`: SP-JSCC's semantics-of-pixels weights (the one definition, used by
   the ``weighted-mse`` loss) and a displayable weight map;
+* :mod:`.contribution`: contribution factors of encoder features (gradient, magnitude, std);
+* :mod:`.fixed_point`: sign-magnitude fixed-point formats, codes and their bits;
+* :mod:`.bit_allocation`: bit widths of feature categories from a budget, and the categories;
+* :mod:`.nuq`: the feature-driven non-uniform quantizer, its uniform baseline, side info;
 * :mod:`.train_classifier`: the classifier's own training loop;
 * :mod:`.cli`: ``semcom semantics sp-weights | train-classifier``.
 """
 
+from semcom.semantics.bit_allocation import Allocation, categorize, paper_allocation, water_filling_allocation
 from semcom.semantics.classifier import CIFAR10_MEAN, CIFAR10_STD, Cifar10ResNet
+from semcom.semantics.contribution import (
+    contribution_factors,
+    gradient_contribution,
+    magnitude_contribution,
+    std_contribution,
+)
+from semcom.semantics.fixed_point import (
+    PAPER_SPLITS,
+    FixedPointFormat,
+    bits_to_codes,
+    codes_to_bits,
+    dequantize_fixed_point,
+    quantize_fixed_point,
+)
+from semcom.semantics.nuq import NonUniformQuantizer, SideInfo, UniformQuantizer
 from semcom.semantics.sp_weights import input_gradient, normalize_weights, sp_weight_map, sp_weights
 
 __all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "Cifar10ResNet", "input_gradient", "normalize_weights",
-           "sp_weight_map", "sp_weights"]
+           "sp_weight_map", "sp_weights",
+           "gradient_contribution", "magnitude_contribution", "std_contribution", "contribution_factors",
+           "FixedPointFormat", "PAPER_SPLITS", "quantize_fixed_point", "dequantize_fixed_point",
+           "codes_to_bits", "bits_to_codes",
+           "Allocation", "paper_allocation", "water_filling_allocation", "categorize",
+           "SideInfo", "NonUniformQuantizer", "UniformQuantizer"]
