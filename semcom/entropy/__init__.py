@@ -25,13 +25,21 @@ loads it codes and decodes the same bytes. ``compress`` before ``update()`` rais
 
 Stream format
 -------------
-One stream is the little-endian 32-bit words of a ``constriction`` range coder followed
-by a 16-bit check word (see :mod:`semcom.entropy.stream`). ``compress``/``decompress``
+One stream is a 32-bit word count, then the little-endian 32-bit words of a
+``constriction`` range coder ending with a 16-bit check word (see
+:mod:`semcom.entropy.stream`). ``compress``/``decompress``
 make one stream per image; for a codec that interleaves ``z`` and a multi-step context
 model for ``y`` in ONE stream, call ``encode_into``/``decode_from`` on a shared
 :class:`EntropyEncoder`/:class:`EntropyDecoder` in the same order on both sides, then
 ``finish()``. Separate streams can be framed with :func:`pack_streams` (varint count and
 lengths header). Decoding bad bytes raises :class:`BitstreamError`, never hangs.
+
+Context models
+--------------
+:class:`ContextModel` (:mod:`semcom.entropy.context`) predicts the latent's means and
+scales step by step over a partition (:mod:`semcom.entropy.partitions`): ``quadtree``
+(QP-SCCTX, 4 steps), ``checkerboard`` (2) or ``channel_autoregressive`` (5 channel groups);
+its ``compress``/``decompress`` code every step into one shared stream.
 
 Bit-exactness
 -------------
@@ -43,6 +51,7 @@ and all its float arithmetic exact integer arithmetic (see
 input; nothing depends on thread count, BLAS, or the machine.
 """
 
+from semcom.entropy.context import ContextModel, coding_context
 from semcom.entropy.errors import BitstreamError
 from semcom.entropy.factorized import FactorizedPrior
 from semcom.entropy.gaussian import (
@@ -50,20 +59,40 @@ from semcom.entropy.gaussian import (
     default_scale_table,
     gaussian_bin_probability,
 )
+from semcom.entropy.partitions import (
+    NUM_STEPS,
+    PARTITIONS,
+    channel_autoregressive_masks,
+    channel_group_sizes,
+    checkerboard_masks,
+    partition_masks,
+    quadtree_masks,
+    quadtree_step_map,
+)
 from semcom.entropy.stream import EntropyDecoder, EntropyEncoder, pack_streams, unpack_streams
 from semcom.entropy.tables import PRECISION, CdfTables, counts_from_probabilities
 
 __all__ = [
+    "NUM_STEPS",
+    "PARTITIONS",
     "PRECISION",
     "BitstreamError",
     "CdfTables",
+    "ContextModel",
     "EntropyDecoder",
     "EntropyEncoder",
     "FactorizedPrior",
     "GaussianConditional",
+    "channel_autoregressive_masks",
+    "channel_group_sizes",
+    "checkerboard_masks",
+    "coding_context",
     "counts_from_probabilities",
     "default_scale_table",
     "gaussian_bin_probability",
     "pack_streams",
+    "partition_masks",
+    "quadtree_masks",
+    "quadtree_step_map",
     "unpack_streams",
 ]

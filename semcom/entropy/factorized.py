@@ -266,6 +266,7 @@ class FactorizedPrior(TableBuffersModule):
         """
         if isinstance(strings, bytes | bytearray) or not isinstance(strings, Sequence):
             raise SemcomError("decompress expects a sequence of byte strings (one per image)")
+        self._tables()  # before reading any bytes: say so when update() was not called
         images = []
         for data in strings:
             decoder = EntropyDecoder(data)

@@ -266,6 +266,7 @@ class GaussianConditional(TableBuffersModule):
         Raises:
             BitstreamError: truncated, corrupt, empty or foreign ``data``.
         """
+        self._tables()  # before reading any bytes: say so when update() was not called
         decoder = EntropyDecoder(data)
         y_hat = self.decode_from(decoder, indexes, means)
         decoder.finish()

@@ -2,8 +2,10 @@
 
 Stream format (one ``bytes`` object)
 ------------------------------------
-The bytes are the little-endian ``uint32`` words of one ``constriction`` range coder
-(so the length is a multiple of 4). Each :meth:`EntropyEncoder.encode` call appends, in
+The bytes are a little-endian ``uint32`` word count ``n``, then the ``n`` little-endian
+``uint32`` words of one ``constriction`` range coder (so the length is ``4 (n + 1)``; the
+count catches trailing or missing words, which a range decoder alone cannot always
+tell from coded data). Each :meth:`EntropyEncoder.encode` call appends, in
 this order:
 
 1. the coding indexes, grouped by table row in increasing row order, positions inside a
@@ -142,7 +144,8 @@ class EntropyEncoder:
             raise SemcomError("EntropyEncoder.finish() was already called")
         self._put(_CHECK_WORD, uniform_model(_CHUNK_BITS))
         self._finished = True
-        return self._coder.get_compressed().astype("<u4").tobytes()
+        words = self._coder.get_compressed().astype("<u4")
+        return np.array([words.size], dtype="<u4").tobytes() + words.tobytes()
 
 
 class EntropyDecoder:
@@ -152,17 +155,21 @@ class EntropyDecoder:
         data: the bytes returned by :meth:`EntropyEncoder.finish`.
 
     Raises:
-        BitstreamError: ``data`` is not a whole number of 32-bit words.
+        BitstreamError: ``data`` is not a word count followed by that many 32-bit words.
     """
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise SemcomError(f"compressed data must be bytes, got {type(data).__name__}")
         data = bytes(data)
-        if len(data) % 4:
+        if len(data) % 4 or len(data) < 4:
             raise BitstreamError(f"bitstream is corrupt or truncated: {len(data)} bytes is "
-                                 f"not a whole number of 32-bit words")
+                                 f"not a word count and whole 32-bit words")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        if int(words[0]) != words.size - 1:
+            raise BitstreamError(f"bitstream is corrupt or truncated: it says {int(words[0])} words, "
+                                 f"holds {words.size - 1}")
+        words = words[1:]
         self._coder = constriction.stream.queue.RangeDecoder(words)
         self._finished = False
 

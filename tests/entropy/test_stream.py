@@ -197,3 +197,21 @@ def test_decoder_input_validation():
         EntropyEncoder().encode(np.zeros(2), np.zeros(2), tables)
     with pytest.raises(SemcomError, match="2 symbols but 3"):
         EntropyEncoder().encode(np.zeros(2, dtype=np.int64), np.zeros(3, dtype=np.int64), tables)
+
+
+@pytest.mark.parametrize("extra", [b"\x00" * 4, b"\xff" * 4, bytes([1, 2, 3, 4]), b"\x00" * 8])
+def test_trailing_or_missing_words_are_rejected(extra):
+    rng = np.random.default_rng(7)
+    tables = _tables(rng)
+    idx = rng.integers(0, 3, size=200)
+    symbols = rng.integers(-3, 30, size=200)
+    enc = EntropyEncoder()
+    enc.encode(symbols, idx, tables)
+    data = enc.finish()
+    dec = EntropyDecoder(data)
+    np.testing.assert_array_equal(dec.decode(idx, tables), symbols)
+    dec.finish()
+    with pytest.raises(BitstreamError):
+        EntropyDecoder(data + extra)
+    with pytest.raises(BitstreamError):
+        EntropyDecoder(data[:-4])
