@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from semcom.errors import SemcomError
-from semcom.models import adjscc, arjscc, convjscc, digital, fajscc, resjscc, swinjscc, uncoded  # noqa: F401  (register the systems)
+from semcom.models import adjscc, arjscc, convjscc, digital, fajscc, nuq, resjscc, swinjscc, uncoded  # noqa: F401  (register the systems)
 from semcom.models.adjscc import ADJSCC
 from semcom.models.base import Encoded, JSCCModel
 from semcom.models.convjscc import ConvJSCC
