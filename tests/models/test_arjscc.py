@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 import semcom.models.arjscc  # noqa: F401  (registers the system)
 from semcom.channels.awgn import AWGN
-from semcom.channels.base import ChannelOutput
 from semcom.conventions import LOST_IMAGE_VALUE
 from semcom.errors import SemcomError
 from semcom.models import load_model, save_model
@@ -18,20 +17,9 @@ from semcom.models.arjscc import ARJSCC
 from semcom.nn.snr_modulation import AffineSNRModulation
 from semcom.phy.bitpipe import side_info_pipe
 from semcom.registry import SYSTEMS
+from support.recording import RecordingAWGN as Recording
 
 SIDE_USES = side_info_pipe().channel_uses(1)  # one byte, padded to the pipe's minimum payload
-
-
-class Recording(AWGN):
-    """AWGN that counts the complex symbols it is given."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def forward(self, z, snr_db, generator=None) -> ChannelOutput:
-        self.count += z.numel()
-        return super().forward(z, snr_db, generator)
 
 
 def _tiny(**kw) -> ARJSCC:

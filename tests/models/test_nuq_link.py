@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from semcom.channels.awgn import AWGN
-from semcom.channels.base import ChannelOutput
 from semcom.conventions import mse_per_image
 from semcom.errors import SemcomError
 from semcom.models import create_model, load_model, save_model
@@ -19,22 +18,11 @@ from semcom.models.nuq import NUQ
 from semcom.models.nuq import bits as bitlink
 from semcom.phy.bitpipe import side_info_pipe
 from semcom.registry import SYSTEMS
+from support.recording import RecordingAWGN as Recording
 from semcom.semantics.nuq import NonUniformQuantizer
 
 N_FEATURES = 4 * 8 * 8  # tiny model, 32x32 images: 4 channels at 8x8
 PIPE = side_info_pipe()
-
-
-class Recording(AWGN):
-    """AWGN that counts the complex symbols it is given."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def forward(self, z, snr_db, generator=None) -> ChannelOutput:
-        self.count += z.numel()
-        return super().forward(z, snr_db, generator)
 
 
 def _tiny(**kw) -> NUQ:
