@@ -18,9 +18,10 @@ its first ``extra_count`` features, in flattened index order, carry one more fra
   important first), i.e. 3 : 2 : 1 for ``m = 3``, and ``B = 10`` -> 5, 3, 2 (largest
   remainders). Note the paper's ``B`` is the *sum* of the ``m`` category widths, so its
   10-bit example averages 10/3 bits per feature (``NonUniformQuantizer(10 / 3)``).
-  :class:`~semcom.semantics.nuq.NonUniformQuantizer` scales the same shares so that
-  ``sum_k t_k b_k = T`` for the actual category sizes (clipped at ``max_bits``, the rest
-  redistributed).
+  :class:`~semcom.semantics.nuq.NonUniformQuantizer` takes the shares from each image's
+  category masses (:func:`cumulative_shares`; the paper's allocation is "dynamic") and
+  scales them so that ``sum_k t_k b_k = T`` for the actual category sizes (clipped at
+  ``max_bits``, the rest redistributed).
 * :func:`water_filling_allocation`: reverse water filling, the paper's Theorem 1:
   ``b = 0.5 * log2(2 ln2 * c * C / lambda)`` clipped to ``[0, max_bits]``, with ``c`` the
   contribution of one feature and ``C = (2 r)**2 / 12`` its range constant; ``lambda`` is
@@ -117,8 +118,20 @@ def _integerize(real: np.ndarray, sizes: np.ndarray, total: int, max_bits: int) 
 
 
 def paper_shares(m: int) -> np.ndarray:
-    """The paper's category shares ``m, m - 1, .., 1`` (most important first)."""
+    """The paper's category shares for equal category contributions: ``m, m - 1, .., 1``
+    (most important first)."""
     return np.arange(m, 0, -1, dtype=np.float64)
+
+
+def cumulative_shares(masses: np.ndarray) -> np.ndarray:
+    """The paper's shares ``S_k`` from the categories' contribution masses ``(m,)`` (most
+    important first): ``S_k`` is the mass of category ``k`` and every less important one,
+    so the widths follow the contributions of the image (equal masses give
+    :func:`paper_shares`); all-zero masses fall back to :func:`paper_shares`."""
+    masses = np.clip(np.asarray(masses, dtype=np.float64), 0.0, None)
+    if not np.isfinite(masses).all() or masses.sum() <= 0:
+        return paper_shares(len(masses))
+    return np.cumsum(masses[::-1])[::-1] / masses.sum() * len(masses)
 
 
 def paper_allocation(budget: int, m: int = 3, max_bits: int = 16) -> Tensor:

@@ -38,7 +38,7 @@ from semcom.semantics.bit_allocation import (
     _integerize,
     _total,
     categorize,
-    paper_shares,
+    cumulative_shares,
     water_filling_allocation,
 )
 from semcom.semantics.fixed_point import (
@@ -341,7 +341,7 @@ class NonUniformQuantizer(_Quantizer):
         total = _total(self.budget_bits, x.numel())
         if self.allocation == "paper":
             t = sizes.numpy()
-            real = _fill_linear(paper_shares(self.m), np.zeros(self.m), t, total, self.max_bits)
+            real = _fill_linear(cumulative_shares(mass.numpy()), np.zeros(self.m), t, total, self.max_bits)
             alloc = _integerize(real, t, total, self.max_bits)
         else:
             alloc = water_filling_allocation(mass / sizes.clamp_min(1), self.budget_bits, sizes, ranges.float(),

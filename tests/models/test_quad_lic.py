@@ -352,3 +352,18 @@ def test_the_shipped_config_parses(train_system):
         assert all("kodak" not in str(s.get("root", "")) for s in cfg.data.sources)
         SYSTEMS.check_kwargs(cfg.model.name, cfg.model.kwargs)
     assert [config_from_dict(s).modes["quantize"] for _, s in stages] == ["noise", "ste"]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 65535), (8192, 8192), (9000, 9000), (0, 5), (65536, 1)])
+def test_header_writer_and_reader_accept_the_same_sizes(size):
+    from semcom.entropy import BitstreamError
+
+    height, width = size
+    try:
+        head = pack_header(height, width, bytes(8))
+    except BitstreamError:
+        head = None
+    if head is None:  # what cannot be written is also what cannot be read
+        assert not (1 <= height <= 65535 and 1 <= width <= 65535 and height * width <= 1 << 26)
+    else:
+        assert parse_header(head)[:2] == (height, width)

@@ -57,9 +57,9 @@ def _check16(head: bytes) -> int:
 
 def pack_header(height: int, width: int, model_id: bytes) -> bytes:
     """The 18 header bytes for an image of ``height x width`` pixels."""
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-        raise BitstreamError(f"Quad-LIC files hold images of 1..{MAX_SIDE} pixels a side, "
-                             f"got {height}x{width}")
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE) or height * width > MAX_PIXELS:
+        raise BitstreamError(f"Quad-LIC files hold images of 1..{MAX_SIDE} pixels a side and at most "
+                             f"{MAX_PIXELS} pixels, got {height}x{width}")
     if len(model_id) != ID_BYTES:
         raise BitstreamError(f"model identifier must be {ID_BYTES} bytes, got {len(model_id)}")
     head = _FIELDS.pack(MAGIC, FORMAT_VERSION, height, width, bytes(model_id))
