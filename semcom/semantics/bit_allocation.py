@@ -68,7 +68,8 @@ class Allocation(NamedTuple):
         return int((t * self.widths).sum()) + self.extra_count
 
 
-def _total(budget_bits: float, n: int) -> int:
+def payload_bits(budget_bits: float, n: int) -> int:
+    """Payload ``T = budget_bits * n`` bits of ``n`` features (SemcomError if not a whole number)."""
     t = float(budget_bits) * n
     if not math.isfinite(t) or t < 0 or abs(t - round(t)) > 1e-6 * max(1.0, t):
         raise SemcomError(f"budget {budget_bits} bits x {n} features is not a whole number of bits")
@@ -175,7 +176,7 @@ def water_filling_allocation(contributions: Tensor, budget_bits: float, sizes: T
         level = np.log2(2 * math.log(2) * c * (2 * r) ** 2 / 12)
     finite = np.isfinite(level)
     level = np.where(finite, level, (level[finite].min() - 4 * max_bits) if finite.any() else 0.0)
-    total = _total(budget_bits, int(t.sum()))
+    total = payload_bits(budget_bits, int(t.sum()))
     real = _fill_linear(np.full(len(c), 0.5), 0.5 * level, t, total, max_bits)
     return _integerize(real, t, total, max_bits)
 

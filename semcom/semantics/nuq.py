@@ -36,7 +36,7 @@ from semcom.semantics.bit_allocation import (
     CATEGORY_RULES,
     _fill_linear,
     _integerize,
-    _total,
+    payload_bits,
     categorize,
     cumulative_shares,
     water_filling_allocation,
@@ -325,7 +325,7 @@ class NonUniformQuantizer(_Quantizer):
         self.splits, self.by, self.dim, self.max_bits = dict(splits or {}), by, dim, int(max_bits)
 
     def _budget_total(self, n: int) -> int:
-        return _total(self.budget_bits, n)
+        return payload_bits(self.budget_bits, n)
 
     def _plan(self, x: Tensor, c: Tensor | None) -> SideInfo:
         per_channel = self._units(x.unsqueeze(0), None if c is None else c.unsqueeze(0))
@@ -338,7 +338,7 @@ class NonUniformQuantizer(_Quantizer):
         amax = torch.zeros(self.m).scatter_reduce(0, cat, x.reshape(-1).abs().float(), "amax")
         ranges = _f16_up(amax)
         mass = torch.zeros(self.m, dtype=torch.float64).scatter_add(0, units, c.reshape(-1).double())
-        total = _total(self.budget_bits, x.numel())
+        total = payload_bits(self.budget_bits, x.numel())
         if self.allocation == "paper":
             t = sizes.numpy()
             real = _fill_linear(cumulative_shares(mass.numpy()), np.zeros(self.m), t, total, self.max_bits)

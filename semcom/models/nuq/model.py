@@ -63,6 +63,7 @@ from semcom.channels.base import ChannelOutput
 from semcom.channels.equalization import equalize
 from semcom.conventions import complex_to_real, mse_per_image, normalize_power, real_to_complex
 from semcom.errors import SemcomError
+from semcom.semantics.bit_allocation import payload_bits
 from semcom.models.base import Decoded, Encoded, JSCCModel
 from semcom.models.nuq import bits as bitlink
 from semcom.models.nuq.network import DOWNSAMPLING, SIZES, SwinAnalysis, SwinSynthesis, two_ints
@@ -220,13 +221,9 @@ class NUQ(JSCCModel):
     @staticmethod
     def payload_length(quantizer: str, budget_bits: float, num_features: int) -> int:
         """Payload bits ``T = budget_bits * n`` of one image (SemcomError if not whole)."""
-        total = float(budget_bits) * int(num_features)
         if quantizer == "none":
             return 0
-        if not math.isfinite(total) or abs(total - round(total)) > 1e-6 * max(1.0, total):
-            raise SemcomError(f"nuq: budget {budget_bits} bits x {num_features} features is not a whole "
-                              f"number of bits")
-        return int(round(total))
+        return payload_bits(budget_bits, int(num_features))
 
     # -- transmitter ----------------------------------------------------------------
     def contributions(self, features: Tensor, images: Tensor, kind: str = "gradient",

@@ -54,10 +54,12 @@ def two_ints(values: Sequence[int] | None, default: tuple[int, int], what: str, 
     return out  # type: ignore[return-value]
 
 
-def unit_power_features(raw: Tensor, eps: float = 1e-12) -> Tensor:
-    """Scale each image of ``(B, ...)`` so that its mean square is :data:`FEATURE_POWER`."""
-    ms = raw.pow(2).flatten(1).mean(dim=1).clamp_min(eps)
-    return raw * (FEATURE_POWER / ms).sqrt().reshape((-1,) + (1,) * (raw.dim() - 1))
+def unit_power_features(raw: Tensor) -> Tensor:
+    """Scale each image of ``(B, ...)`` so that its mean square is :data:`FEATURE_POWER`
+    (:func:`semcom.conventions.normalize_power`)."""
+    from semcom.conventions import normalize_power
+
+    return normalize_power(raw, power=FEATURE_POWER)
 
 
 def init_transformer(module: nn.Module) -> None:
