@@ -1,4 +1,4 @@
-"""The ``semcom`` command line: ``semcom channels|models|transmit|train|evaluate|bench|reproduce|semantics``.
+"""The ``semcom`` command line: ``semcom channels|models|transmit|compress|decompress|train|evaluate|bench|reproduce|semantics``.
 
 Every user error (a :class:`~semcom.errors.SemcomError`) is printed as one line,
 ``error: ...``, with exit status 2; never a traceback.
@@ -203,6 +203,36 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
+def cmd_compress(args: argparse.Namespace) -> int:
+    import torch
+
+    from semcom.codecs.files import QUAD_LIC_SUFFIX, compress_image
+    from semcom.data.io import load_image
+
+    torch.set_num_threads(args.threads)
+    image = load_image(args.image)
+    output = args.output or str(Path(args.image).with_suffix(
+        QUAD_LIC_SUFFIX if args.codec.startswith("quad_lic") else f".{args.codec}"))
+    done = compress_image(image, output, args.codec, quality=args.quality, bpp=args.bpp)
+    knob = "" if done.quality is None else f", quality {done.quality:g}"
+    print(f"wrote {done.path}: {done.num_bytes:,} bytes, {done.bpp:.4f} bpp ({done.codec}{knob})")
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    import torch
+
+    from semcom.codecs.files import decompress_file
+    from semcom.data.io import save_image
+
+    torch.set_num_threads(args.threads)
+    image, decoder = decompress_file(args.file, model=args.model)
+    output = args.output or str(Path(args.file).with_suffix(".png"))
+    save_image(image, output)
+    print(f"wrote {output}: {image.shape[-1]}x{image.shape[-2]} (decoded with {decoder})")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from semcom.training import train
 
@@ -262,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("transmit", help="send one image through a system and a channel")
     s.add_argument("image", help="image file (PNG, JPEG, TIFF, ...)")
-    s.add_argument("--system", help="system or pretrained name (default: the shipped "
-                   "high-resolution ADJSCC, else uncoded)")
+    s.add_argument("--system", help="system or pretrained name (default: the best shipped "
+                   "high-resolution model, else uncoded)")
     s.add_argument("--checkpoint", help="path to a checkpoint (NAME.safetensors + NAME.json)")
     s.add_argument("--channel", default="awgn", help="channel name (see `semcom channels`)")
     s.add_argument("--param", "-p", action="append", metavar="NAME=VALUE",
@@ -281,6 +311,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     s.add_argument("-o", "--output", help="write the reconstruction here (PNG)")
     s.set_defaults(func=cmd_transmit)
+
+    s = sub.add_parser("compress", help="code one image into a file (classical or learned codec)")
+    s.add_argument("image", help="image file (PNG, JPEG, TIFF, ...)")
+    s.add_argument("--codec", default="jpeg", help="codec name (jpeg, webp, avif, hevc, quad_lic, ...) or a "
+                   "learned codec's zoo name or checkpoint (e.g. quad_lic_q3); default jpeg")
+    s.add_argument("--quality", type=float, help="the codec's quality knob (default: 3/4 of its range)")
+    s.add_argument("--bpp", type=float, help="largest size in bits per pixel (best quality within it)")
+    s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    s.add_argument("-o", "--output", help="output file (default: the image's name with the codec's suffix)")
+    s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("decompress", help="decode a file of `semcom compress` (Quad-LIC, or any image)")
+    s.add_argument("file", help="a Quad-LIC file (.qlc) or an image file")
+    s.add_argument("--model", help="Quad-LIC model (zoo name or checkpoint; default: the zoo model the "
+                   "file's header names)")
+    s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    s.add_argument("-o", "--output", help="output PNG (default: the file's name with .png)")
+    s.set_defaults(func=cmd_decompress)
 
     s = sub.add_parser("train", help="train a model from a config file")
     s.add_argument("config", help="YAML config (see configs/train/)")

@@ -173,3 +173,6 @@ CODECS = Registry("codec", autoload=("semcom.codecs",))
 DATASETS = Registry("dataset", autoload=("semcom.data",))
 #: classifiers and other task models measured on reconstructions (checkpoint kind ``task_model``)
 TASK_MODELS = Registry("task model", autoload=("semcom.semantics",))
+#: trainable learned image codec models (checkpoint kind ``learned_codec``; see
+#: :mod:`semcom.codecs.learned`); the image codecs that code with them are in ``CODECS``
+CODEC_MODELS = Registry("learned codec model", autoload=("semcom.models.quad",))

@@ -210,3 +210,26 @@ def parse_run_options(items: Sequence[str] | None) -> dict[str, str]:
             raise SemcomError(f"--run expects NAME=VALUE, got {item!r}")
         out[name.strip()] = value.strip()
     return out
+
+
+class TrainingModes:
+    """Mixin of trainable models: training-mode switches declared in :attr:`modes`
+    (noise vs straight-through rounding, the active rate set, ...), held in
+    ``self.mode`` and switched with :meth:`set_modes`; not part of a model's identity
+    (``config``). Call :meth:`_init_modes` in ``__init__``."""
+
+    name: str = "model"
+    modes: tuple[Setting, ...] = ()
+
+    def _init_modes(self) -> None:
+        self.mode: dict[str, Any] = resolve_settings(type(self).modes, {}, f"{self.name} mode").as_dict()
+
+    def set_modes(self, **modes: Any) -> dict[str, Any]:
+        """Switch training modes declared in :attr:`modes`; returns the current ones.
+
+        Raises:
+            SemcomError: an unknown mode or an invalid value.
+        """
+        run = resolve_settings(type(self).modes, {**self.mode, **modes}, f"{self.name} mode")
+        self.mode = run.as_dict()
+        return dict(self.mode)

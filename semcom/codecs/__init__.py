@@ -7,14 +7,16 @@
 Classical codecs: ``jpeg``, ``jpeg2000``, ``webp``, ``avif`` (Pillow) and, with the
 optional extra ``pip install semcom[codecs]`` (wheels that bundle GPL encoders),
 ``heic`` (pillow-heif), ``hevc`` (x265 via PyAV), ``vvc`` (vvenc via imageio-ffmpeg) and
-``jpegxl`` (imagecodecs). A learned codec registers in ``semcom.registry.CODECS`` the same way.
+``jpegxl`` (imagecodecs). Learned: ``quad_lic`` (a rate ladder of trained Quad-LIC
+checkpoints; :mod:`semcom.codecs.learned` is the contract of a learned codec's model,
+which ``semcom train`` trains directly).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from semcom.codecs import avif, heic, hevc, jpeg, jpeg2000, jpegxl, vvc, webp  # noqa: F401  (registers)
+from semcom.codecs import avif, heic, hevc, jpeg, jpeg2000, jpegxl, quad_lic, vvc, webp  # noqa: F401  (registers)
 from semcom.codecs.base import (
     CHECKSUM_BYTES,
     CODECS_EXTRA,

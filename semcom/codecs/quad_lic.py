@@ -44,7 +44,7 @@ DEFAULT_LEVELS = 4
 #: lambda each ladder index is trained at (the paper's six MSE lambdas)
 QUALITY_LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.013, 5: 0.025, 6: 0.0483}
 #: the training config of a ladder point
-TRAIN_CONFIG = "configs/drafts/quad_lic_hr.yaml"
+TRAIN_CONFIG = "configs/train/quad_lic_hr.yaml"
 
 
 class MissingWeightsError(CodecError, MissingDependencyError):

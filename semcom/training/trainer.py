@@ -204,20 +204,25 @@ class Trainer:
         import semcom.data.labelled  # noqa: F401  (registers the datasets)
         import semcom.models  # noqa: F401  (registers the systems)
         from semcom.channels import create_channel
+        from semcom.codecs.learned import LearnedCodecModel
+        from semcom.models import trainable_registry
         from semcom.models.base import JSCCModel
-        from semcom.registry import DATASETS, SYSTEMS
+        from semcom.registry import DATASETS
         from semcom.settings import resolve_settings
 
         cfg = self.config
-        factory = SYSTEMS.get(cfg.model.name)
-        if not (isinstance(factory, type) and issubclass(factory, JSCCModel)):
-            raise SemcomError(f"system {cfg.model.name!r} is not a trainable neural JSCC model")
-        SYSTEMS.check_kwargs(cfg.model.name, cfg.model.kwargs, what=f"model: system {cfg.model.name!r}")
+        registry = trainable_registry(cfg.model.name)
+        factory = registry.get(cfg.model.name)
+        if not (isinstance(factory, type) and issubclass(factory, (JSCCModel, LearnedCodecModel))):
+            raise SemcomError(f"system {cfg.model.name!r} is not a trainable neural JSCC model "
+                              "or learned codec")
+        what = f"model: {registry.kind} {cfg.model.name!r}"
+        registry.check_kwargs(cfg.model.name, cfg.model.kwargs, what=what)
         if cfg.modes:  # the checks set_modes makes, before any work
             known = [m.name for m in factory.modes]
             unknown = sorted(set(cfg.modes) - set(known))
             if unknown:
-                raise SemcomError(f"modes: system {cfg.model.name!r} has no training mode {unknown[0]!r} "
+                raise SemcomError(f"modes: {registry.kind} {cfg.model.name!r} has no training mode {unknown[0]!r} "
                                   f"(its modes: {', '.join(known) or 'none'})")
             resolve_settings(factory.modes, cfg.modes, f"modes: {cfg.model.name}")
         self.channel = create_channel(cfg.channel.name, **cfg.channel.kwargs)

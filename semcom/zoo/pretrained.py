@@ -6,8 +6,9 @@ CBR and SNR, and what PSNR it measured. The file names are the zoo names, so the
 no second name map to drift out of date.
 
 Each checkpoint has a *kind* (:data:`KINDS`): ``system`` (a link, in
-:data:`~semcom.registry.SYSTEMS`), ``learned_codec`` (an image codec, in
-:data:`~semcom.registry.CODECS`) or ``task_model`` (a classifier measured on
+:data:`~semcom.registry.SYSTEMS`), ``learned_codec`` (a learned image codec's model, in
+:data:`~semcom.registry.CODEC_MODELS`, which the codecs of
+:data:`~semcom.registry.CODECS` code with) or ``task_model`` (a classifier measured on
 reconstructions, in :data:`~semcom.registry.TASK_MODELS`), read from ``info["kind"]``;
 checkpoints that do not say are systems (the shipped files are not rewritten, so their
 recorded sha256 still holds).
@@ -89,9 +90,9 @@ def has_pretrained(name: str) -> bool:
 
 
 def _registry(kind: str) -> Any:
-    from semcom.registry import CODECS, SYSTEMS, TASK_MODELS
+    from semcom.registry import CODEC_MODELS, SYSTEMS, TASK_MODELS
 
-    return {"system": SYSTEMS, "learned_codec": CODECS, "task_model": TASK_MODELS}[kind]
+    return {"system": SYSTEMS, "learned_codec": CODEC_MODELS, "task_model": TASK_MODELS}[kind]
 
 
 def load_built(path: str | Path, overrides: dict[str, Any] | None = None, kind: str | None = None,

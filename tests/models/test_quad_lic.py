@@ -1,6 +1,6 @@
 """Quad-LIC: shapes and rates in training, real bitstreams (bit-exact, self-describing,
 robust to bad bytes), the estimated rate against the file, the codec wrapper of the
-digital link, checkpoints and the training wrapper (tiny models, 64x64 images)."""
+digital link, checkpoints and training by ``semcom.training`` (tiny models, 64x64 images)."""
 
 from __future__ import annotations
 
@@ -57,16 +57,6 @@ def encoded(model, image) -> tuple[bytes, dict]:
     return model.compress(image, return_latents=True)
 
 
-@pytest.fixture
-def train_system():
-    """The ``quad_lic_train`` wrapper, registered for the test only."""
-    from semcom.models.quad import train
-
-    train.register()
-    yield train
-    train.unregister()
-
-
 # ---------------------------------------------------------------------- training
 @pytest.mark.parametrize("unet", [True, False])
 @pytest.mark.parametrize("partition", PARTITIONS)
@@ -76,7 +66,7 @@ def test_forward_shapes_and_finite_rates(partition, unet):
     assert (model.unet is not None) == unet
     x = torch.rand(2, 3, 48, 80)  # padded to 64 x 128 inside, cropped back
     for mode in ("noise", "ste"):
-        out = model(x, mode)
+        out = model.code(x, mode)
         assert out["x_hat"].shape == x.shape and torch.isfinite(out["x_hat"]).all()
         assert out["likelihoods"]["y"].shape == (2, 32, 4, 8)
         assert out["likelihoods"]["z"].shape == (2, 16, 1, 2)
@@ -87,7 +77,7 @@ def test_forward_shapes_and_finite_rates(partition, unet):
         assert model.analysis[0].weight.grad is not None
         model.zero_grad()
     with pytest.raises(SemcomError, match="mode"):
-        model(x, "nearest")
+        model.code(x, "nearest")
 
 
 def test_the_ablation_only_drops_the_unet():
@@ -105,7 +95,7 @@ def test_rate_distortion_loss_falls_on_a_fixed_image(image):
     losses = []
     for step in range(10):
         opt.zero_grad()
-        loss = model.rate_distortion_loss(x, model(x, "noise" if step < 6 else "ste"))["loss"]
+        loss = model.rate_distortion_loss(x, model.code(x, "noise" if step < 6 else "ste"))["loss"]
         loss.backward()
         opt.step()
         aux_opt.zero_grad()
@@ -218,7 +208,7 @@ def test_estimated_rate_matches_the_file():
     model.update().eval()
     data = model.compress(x)
     with torch.no_grad():
-        estimate = float(model(x[None], "round")["bpp"][0]) * x.shape[1] * x.shape[2]
+        estimate = float(model.code(x[None], "round")["bpp"][0]) * x.shape[1] * x.shape[2]
     stream_bits, file_bits = 8 * (len(data) - HEADER_BYTES), 8 * len(data)
     assert estimate > 3000
     assert abs(stream_bits / estimate - 1) < 0.03, (estimate, stream_bits)
@@ -263,7 +253,7 @@ def test_missing_weights_name_the_file_and_how_to_train_it(tmp_path):
     message = str(info.value)
     assert isinstance(info.value, CodecError) and isinstance(info.value, MissingDependencyError)
     assert "quality 1" in message and "nothing_q1" in message and "\n" not in message
-    assert "semcom train configs/drafts/quad_lic_hr.yaml --set model.lmbda=0.0018" in message
+    assert "semcom train configs/train/quad_lic_hr.yaml --set model.lmbda=0.0018" in message
     assert "and 3 more" in message and "download" in message
 
 
@@ -289,26 +279,31 @@ def test_checkpoints_rebuild_the_same_model(model, encoded, tmp_path, monkeypatc
     assert find_by_model_id(bytes(8)) is None
 
 
-def test_training_wrapper_fits_the_trainer(train_system, image):
+def test_the_model_answers_the_training_contract(image):
     from semcom.models import create_model
+    from semcom.registry import CODEC_MODELS, SYSTEMS
     from semcom.training.objective import build_objective
 
-    system = create_model("quad_lic_train", **train_system.QuadLICSystem.tiny_config(), lmbda=0.01)
-    assert system.config["equalizer"] == "mmse" and system.config["N"] == 16
-    assert system.set_modes(quantize="ste") == {"quantize": "ste"}
+    assert "quad_lic" in CODEC_MODELS and "quad_lic" not in SYSTEMS
+    model = create_model("quad_lic", N=16, M=32, lmbda=0.01)
+    assert isinstance(model, QuadLIC) and model.mode == {"quantize": "noise"}
+    assert model.set_modes(quantize="ste") == {"quantize": "ste"}
+    with pytest.raises(SemcomError, match="quantize"):
+        model.set_modes(quantize="round")
     x = image[None].repeat(2, 1, 1, 1)
-    out = system(x, None, torch.tensor([10.0, 10.0]), torch.Generator().manual_seed(0))
+    out = model(x, None, torch.tensor([10.0, 10.0]), torch.Generator().manual_seed(0))
     loss = build_objective("mse")(out, type("Batch", (), {"images": x, "labels": None})())
-    rd = system.lic.rate_distortion_loss(x, out)
+    rd = model.rate_distortion_loss(x, out)
     torch.testing.assert_close(loss.total * 0.01 * 255**2, rd["loss"])  # the paper's loss / (lmbda 255^2)
     assert out["channel_uses"].tolist() == [0, 0] and set(out["aux"]) == {"rate"}
     loss.total.backward()
-    assert system.aux_loss().requires_grad
-    with pytest.raises(SemcomError, match="digital"):
-        system.transmit(x, None, 10.0)
+    assert model.aux_loss().requires_grad
+    with torch.no_grad():  # eval mode codes with rounding: the rate the coder spends
+        evaluated = model.eval()(x)
+    torch.testing.assert_close(evaluated["bpp"], model.code(x, "round")["bpp"])
 
 
-def test_the_trainer_runs_both_stages_and_the_codec_loads_the_result(train_system, tmp_path):
+def test_the_trainer_runs_both_stages_and_the_codec_loads_the_result(tmp_path):
     from PIL import Image
 
     from semcom.codecs.quad_lic import QuadLICCodec
@@ -320,8 +315,7 @@ def test_the_trainer_runs_both_stages_and_the_codec_loads_the_result(train_syste
         Image.fromarray((_crop(40 * i, 60 * i, 80, 80) * 255).round().byte().permute(1, 2, 0).numpy()) \
             .save(folder / f"{i}.png")
     config = {
-        "imports": ["semcom.models.quad.train"],
-        "model": {"name": "quad_lic_train", "N": 16, "M": 32, "lmbda": 0.0067},
+        "model": {"name": "quad_lic", "N": 16, "M": 32, "lmbda": 0.0067},
         "data": {"name": "folder", "root": str(folder), "crop": 64, "hflip": True},
         "loss": "mse", "aux_optimizer": {"params": ["*quantiles*"], "lr": 1.0e-3},
         "optimizer": {"lr": 1.0e-4}, "batch_size": 2, "log_every": 1, "threads": 1,
@@ -334,23 +328,29 @@ def test_the_trainer_runs_both_stages_and_the_codec_loads_the_result(train_syste
     codec = QuadLICCodec(checkpoints=[str(final)])
     x = _crop(0, 0, 40, 24)
     assert codec.decode(codec.encode(x, 1)).shape == x.shape
+    from semcom.zoo import build
+    from semcom.zoo.checkpoint import read_checkpoint_meta
+
+    assert read_checkpoint_meta(final)["info"]["kind"] == "learned_codec"
+    built = build(str(final))  # the zoo routes it by its kind, to the learned codec models
+    assert isinstance(built, QuadLIC) and built.config == codec.model(1).config
 
 
-def test_the_shipped_config_parses(train_system):
+def test_the_shipped_config_parses():
     from semcom.configfile import read_config_file
-    from semcom.registry import SYSTEMS
+    from semcom.registry import CODEC_MODELS
     from semcom.training.config import config_from_dict
     from semcom.training.stages import stage_configs
 
-    raw = read_config_file(REPO / "configs" / "drafts" / "quad_lic_hr.yaml")
+    raw = read_config_file(REPO / "configs" / "train" / "quad_lic_hr.yaml")
     stages = stage_configs(raw)
     assert [name for name, _ in stages] == ["lic-noise", "lic-ste"]
     for _, stage in stages:
         cfg = config_from_dict(stage)
-        assert cfg.model.name == "quad_lic_train" and "semcom.models.quad.train" in cfg.imports
+        assert cfg.model.name == "quad_lic" and not cfg.imports
         assert cfg.aux_optimizer is not None and cfg.data.crop == 256
         assert all("kodak" not in str(s.get("root", "")) for s in cfg.data.sources)
-        SYSTEMS.check_kwargs(cfg.model.name, cfg.model.kwargs)
+        CODEC_MODELS.check_kwargs(cfg.model.name, cfg.model.kwargs)
     assert [config_from_dict(s).modes["quantize"] for _, s in stages] == ["noise", "ste"]
 
 

@@ -2,8 +2,9 @@
 
 Two forms are read by :func:`load_quad_lic`:
 
-* the trainer's ``out_dir/<stage>/final`` (system ``quad_lic_train``, weights ``lic.*``,
-  config with the wrapper's ``equalizer``), tables usually not built yet;
+* the trainer's ``out_dir/<stage>/final`` (``semcom train`` trains the model
+  ``quad_lic`` of :data:`~semcom.registry.CODEC_MODELS` directly), tables usually not
+  built yet;
 * a zoo file written by :func:`export_checkpoint` (system ``quad_lic``, ``info.kind =
   "learned_codec"``, the bare model's weights *with* its coding tables), listed by
   ``semcom models`` among the learned codecs.
@@ -23,10 +24,8 @@ import torch
 from semcom.errors import CheckpointError, SemcomError
 from semcom.models.quad.lic import QuadLIC
 
-#: system names of the two checkpoint forms
+#: the model name both checkpoint forms record
 CODEC_SYSTEM = "quad_lic"
-TRAIN_SYSTEM = "quad_lic_train"
-_PREFIX = "lic."
 #: entropy-model entries kept in float32/64 when exporting at a lower precision
 _KEEP_PRECISION = ("hyper_prior.", "gaussian.")
 
@@ -52,12 +51,8 @@ def model_from_checkpoint(system: str, config: dict[str, Any], tensors: dict[str
                           where: str = "checkpoint") -> QuadLIC:
     """Rebuild a :class:`QuadLIC` from a checkpoint's system, config and tensors."""
     config = dict(config)
-    if system == TRAIN_SYSTEM:
-        config.pop("equalizer", None)
-        tensors = {k[len(_PREFIX):]: v for k, v in tensors.items() if k.startswith(_PREFIX)}
-    elif system != CODEC_SYSTEM:
-        raise CheckpointError(f"{where} holds a {system!r}, not a Quad-LIC model "
-                              f"({CODEC_SYSTEM!r} or {TRAIN_SYSTEM!r})")
+    if system != CODEC_SYSTEM:
+        raise CheckpointError(f"{where} holds a {system!r}, not a Quad-LIC model ({CODEC_SYSTEM!r})")
     try:
         model = QuadLIC(**config)
     except (TypeError, SemcomError) as e:
@@ -144,5 +139,5 @@ def find_by_model_id(model_id: bytes | str) -> Path | None:
     return None
 
 
-__all__ = ["CODEC_SYSTEM", "TRAIN_SYSTEM", "export_checkpoint", "find_by_model_id", "load_quad_lic",
+__all__ = ["CODEC_SYSTEM", "export_checkpoint", "find_by_model_id", "load_quad_lic",
            "model_from_checkpoint", "resolve_checkpoint"]

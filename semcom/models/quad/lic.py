@@ -21,7 +21,9 @@ before the last up-convolution.
 Presets (:data:`PRESETS`): ``paper`` N=192, M=320 (ELIC's and the paper's); ``small``
 N=64, M=128 for training on this CPU; ``tiny`` N=16, M=32 for tests.
 
-Training (``forward(x, mode)``): ``"noise"`` (stage 1, additive uniform noise on ``y`` and
+Training (``code(x, mode)``; ``forward`` is the trainer's contract of
+:class:`~semcom.codecs.learned.LearnedCodecModel`, so ``semcom train`` trains it like any
+model): ``"noise"`` (stage 1, additive uniform noise on ``y`` and
 ``z``), ``"ste"`` (stage 2, straight-through rounding), ``"round"`` (evaluation, the
 rate the coder will spend). Loss: :meth:`QuadLIC.rate_distortion_loss`,
 ``lmbda * 255**2 * MSE + bpp``. Train ``hyper_prior.quantiles`` on :meth:`aux_loss`
@@ -55,6 +57,7 @@ from semcom.entropy import (
     GaussianConditional,
     coding_context,
 )
+from semcom.codecs.learned import LearnedCodecModel
 from semcom.entropy._ops import check_mode
 from semcom.errors import SemcomError
 from semcom.models.quad.bitstream import (
@@ -66,6 +69,7 @@ from semcom.models.quad.bitstream import (
 from semcom.nn.conv import conv
 from semcom.nn.lic_blocks import AttentionBlock, ResidualBottleneckBlock, conv_down, conv_up
 from semcom.nn.unet import UNet
+from semcom.registry import CODEC_MODELS
 
 #: input sizes are padded to a multiple of this (analysis /16, hyper analysis /4)
 SIZE_MULTIPLE = 64
@@ -89,7 +93,8 @@ def _positive_int(name: str, value: Any, even: bool = False) -> int:
     return value
 
 
-class QuadLIC(nn.Module):
+@CODEC_MODELS.register("quad_lic")
+class QuadLIC(LearnedCodecModel):
     """The Quad-LIC codec (see the module docstring).
 
     Args:
@@ -204,7 +209,7 @@ class QuadLIC(nn.Module):
                 "z": z, "z_hat": z_hat, "z_likelihoods": z_lik, "hyper": hyper}
 
     # ----------------------------------------------------------------- training
-    def forward(self, x: Tensor, mode: str = "noise") -> dict[str, Any]:
+    def code(self, x: Tensor, mode: str = "noise") -> dict[str, Any]:
         """Code ``x`` ``(B, 3, H, W)`` in ``[0, 1]`` with the training proxy ``mode``.
 
         Returns:
@@ -224,7 +229,7 @@ class QuadLIC(nn.Module):
 
     def rate_distortion_loss(self, x: Tensor, output: dict[str, Any]) -> dict[str, Tensor]:
         """``{"loss": lmbda * 255**2 * MSE + bpp, "mse", "bpp"}`` (batch means) of a
-        :meth:`forward` ``output`` for the images ``x``."""
+        :meth:`code` ``output`` for the images ``x``."""
         mse = F.mse_loss(output["x_hat"].float(), x.float())
         bpp = output["bpp"].mean()
         return {"loss": self.lmbda * 255.0**2 * mse + bpp, "mse": mse, "bpp": bpp}
