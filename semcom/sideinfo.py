@@ -4,8 +4,9 @@ Every system that needs more than the image size and its configuration at the
 receiver (a variable-length mask, a rate map, hyper-latent bits, quantizer ranges, a
 normalization gain, the digital link's header) serializes it to bytes per image and
 sends it through one :class:`SideInfoPath`: bits over the project's digital PHY
-(:func:`semcom.phy.bitpipe.side_info_pipe`: 5G NR transport blocks at MCS 3, QPSK
-rate 0.245, no retransmission, unless a system passes its own pipe).
+(:func:`semcom.phy.bitpipe.side_info_pipe`: one byte over a short control code,
+RM(2, 5) + CRC6 with QPSK, 32 channel uses; longer payloads as 5G NR transport blocks
+at MCS 3, QPSK rate 0.245; no retransmission, unless a system passes its own pipe).
 
 * In evaluation (``simulate=True``) the bytes really cross the channel, with the
   same noise, fading and erasures as the symbols; a block that fails its CRC makes

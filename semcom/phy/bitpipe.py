@@ -207,6 +207,11 @@ def create_bit_pipe(kind: str = "5g", **options: Any) -> BitPipe:
 
 
 def side_info_pipe() -> BitPipe:
-    """The pipe every system's side information uses: 5G NR at :data:`SIDE_INFO_MCS`,
-    no retransmission (a failed side-information block is a failed image)."""
-    return NRBitPipe(SIDE_INFO_MCS, max_retransmissions=0)
+    """The pipe every system's side information uses: one-byte payloads over the
+    small-block control code (:class:`~semcom.phy.small_block.SmallBlockPipe`: RM(2, 5)
+    + CRC6, QPSK, 2 repetitions, 32 channel uses), longer ones as 5G NR transport
+    blocks at :data:`SIDE_INFO_MCS`; no retransmission (a failed side-information block
+    is a failed image)."""
+    from semcom.phy.small_block import SmallBlockPipe
+
+    return SmallBlockPipe(repetitions=2, fallback=NRBitPipe(SIDE_INFO_MCS, max_retransmissions=0))

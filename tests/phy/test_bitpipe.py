@@ -37,10 +37,12 @@ def test_fixed_and_automatic_mcs_deliver_and_charge_what_passed():
 
 
 def test_short_payloads_are_padded_and_trimmed_and_empty_ones_cost_nothing():
-    pipe = side_info_pipe()
-    d = pipe.send(b"\x07", AWGN(), 10.0, torch.Generator().manual_seed(1))
-    assert d.ok and d.payload == b"\x07" and d.channel_uses == pipe.channel_uses(4)
+    pipe = NRBitPipe(SIDE_INFO_MCS, max_retransmissions=0)
+    d = pipe.send(b"\x07\x01", AWGN(), 10.0, torch.Generator().manual_seed(1))
+    assert d.ok and d.payload == b"\x07\x01" and d.channel_uses == pipe.channel_uses(4)
     assert pipe.send(b"", AWGN(), 10.0).channel_uses == 0 == pipe.channel_uses(0)
+    side = side_info_pipe()  # one byte takes the short control code, longer payloads a TB
+    assert side.channel_uses(1) == 32 < pipe.channel_uses(1) and side.channel_uses(2) == pipe.channel_uses(2)
 
 
 def test_wifi_pipe_and_bad_names():
