@@ -36,7 +36,7 @@ from semcom.conventions import LOST_IMAGE_VALUE, SNR, snr_to_batch
 from semcom.data.transforms import crop_to, pad_to_multiple
 from semcom.errors import SemcomError
 from semcom.link import Link, TransmitResult
-from semcom.settings import RunSettings, Setting, resolve_settings
+from semcom.settings import RunSettings, Setting, TrainingModes, resolve_settings
 from semcom.sideinfo import SideInfoPath
 
 RECEIVES = ("equalized", "channel_output")
@@ -78,14 +78,20 @@ class Decoded:
         aux: decoder-side training terms (already weighted).
         reconstructions: extra named ``(B, 3, H, W)`` reconstructions for two-term
             losses (e.g. a learned codec's own output ``"lic"``).
+        failed: optional ``(B,)`` bool, True for the images the decoder itself could not
+            decode (e.g. a payload transport block that failed its CRC); ``forward`` ORs
+            it into its ``"failed"`` and shows those images gray
+            (:data:`~semcom.conventions.LOST_IMAGE_VALUE`), as for lost side information.
+            None: the decoder reports no failures.
     """
 
     images: Tensor
     aux: dict[str, Tensor] = field(default_factory=dict)
     reconstructions: dict[str, Tensor] = field(default_factory=dict)
+    failed: Tensor | None = None
 
 
-class JSCCModel(nn.Module, Link):
+class JSCCModel(TrainingModes, nn.Module, Link):
     """Base class of neural JSCC systems.
 
     Subclasses store every constructor argument in ``self.config`` (so a checkpoint
@@ -118,18 +124,8 @@ class JSCCModel(nn.Module, Link):
             raise SemcomError(f"{self.name}: receives must be one of {RECEIVES}, got {self.receives!r}")
         self.equalizer = equalizer.lower()
         self.config: dict[str, Any] = {"equalizer": self.equalizer}
-        self.mode: dict[str, Any] = resolve_settings(type(self).modes, {}, f"{self.name} mode").as_dict()
+        self._init_modes()
         self.side_path = SideInfoPath()
-
-    def set_modes(self, **modes: Any) -> dict[str, Any]:
-        """Switch training modes declared in :attr:`modes`; returns the current ones.
-
-        Raises:
-            SemcomError: an unknown mode or an invalid value.
-        """
-        run = resolve_settings(type(self).modes, {**self.mode, **modes}, f"{self.name} mode")
-        self.mode = run.as_dict()
-        return dict(self.mode)
 
     # -- to implement ------------------------------------------------------------
     def encode(self, images: Tensor, snr_db: Tensor, **settings: Any) -> Encoded:
@@ -209,6 +205,8 @@ class JSCCModel(nn.Module, Link):
         dec = self.decode(received, snr, side, **run.decoder())
         if not isinstance(dec, Decoded):
             dec = Decoded(images=dec)
+        if dec.failed is not None:
+            failed = failed | dec.failed.detach().to(device=failed.device, dtype=torch.bool).reshape(b)
         x_hat = crop_to(dec.images, size)
         if failed.any():
             x_hat = torch.where(failed.to(x_hat.device).reshape(-1, 1, 1, 1),
@@ -279,7 +277,7 @@ class JSCCModel(nn.Module, Link):
             self.train(was_training)
         extras = {k: v for k, v in out["side"].items() if k not in ("latent_shape",)}
         extras.update(out["extras"])
-        if out["side_info"]:
+        if out["side_info"] or bool(out["failed"].any()):  # side information, or a decoder's own verdict
             extras["failed"] = out["failed"]
         return TransmitResult.build(out["x_hat"].clamp(0, 1).cpu(), out["channel_uses"].cpu(), **extras)
 

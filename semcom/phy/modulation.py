@@ -1,4 +1,9 @@
-"""Gray-labelled QAM mapping and soft demapping (Sionna's ``Mapper`` / ``Demapper``).
+"""Gray-labelled QAM and BPSK mapping and soft demapping (Sionna's ``Mapper`` / ``Demapper``).
+
+Every constellation has unit average energy by construction (Sionna's normalization):
+a transmitter sends its points as they are, so the receiver demaps on the same known
+grid and needs no per-transmission scale factor. :func:`modem` gives the shared instance
+of any supported order (:data:`MODEM_BITS`: BPSK 1, QAM 2..8 bits per symbol).
 
 LLR sign convention (Sionna's, used everywhere in :mod:`semcom.phy`):
 ``llr = log P(b = 1 | y) / P(b = 0 | y)``, so a positive LLR favours bit 1 and
@@ -28,8 +33,10 @@ from semcom.channels.base import ChannelOutput
 from semcom.channels.equalization import effective_noise_var, equalize
 from semcom.errors import SemcomError
 
-#: Modulation orders (bits per symbol) supported by the wrappers.
+#: Modulation orders (bits per symbol) supported by :class:`QAM`.
 BITS_PER_SYMBOL = (2, 4, 6, 8)
+#: Modulation orders of :func:`modem`: BPSK and the QAM orders.
+MODEM_BITS = (1,) + BITS_PER_SYMBOL
 #: Default LLR clamp; Sionna's BP decoders clip their inputs at 20 as well.
 LLR_CLIP = 20.0
 
@@ -92,14 +99,7 @@ class QAM:
         Returns:
             ``(..., k * Q_m)`` float32 LLRs ``log P(b=1|y) / P(b=0|y)``.
         """
-        var = torch.as_tensor(noise_var, dtype=torch.float32, device=y.device)
-        var = var.expand(y.shape) if var.dim() else var.reshape(1).expand(y.shape)
-        void = ~torch.isfinite(var)
-        if erasures is not None:
-            void = void | erasures
-        # Sionna would give 0 for an infinite variance too, but NaN if y is also inf.
-        safe_y = torch.where(void, torch.zeros_like(y), y)
-        safe_var = torch.where(void, torch.ones_like(var), var)
+        void, safe_y, safe_var = _without_void(y, noise_var, erasures)
         half = self.bits_per_symbol // 2
         zero = torch.zeros_like(safe_y.real)
         llr_re = self._axis_demapper(torch.complex(safe_y.real, zero), safe_var).reshape(*y.shape, half)
@@ -117,7 +117,88 @@ class QAM:
         return self.demap(z_hat, effective_noise_var(out), out.erasures, llr_clip)
 
 
+def _without_void(y: Tensor, noise_var: Tensor | float,
+                  erasures: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(void, y, var)``: the symbols without information (infinite variance or erased)
+    and ``y``, ``var`` with those replaced by 0 and 1 (Sionna would give 0 for an infinite
+    variance too, but NaN if ``y`` is also inf)."""
+    var = torch.as_tensor(noise_var, dtype=torch.float32, device=y.device)
+    var = var.expand(y.shape) if var.dim() else var.reshape(1).expand(y.shape)
+    void = ~torch.isfinite(var)
+    if erasures is not None:
+        void = void | erasures
+    return void, torch.where(void, torch.zeros_like(y), y), torch.where(void, torch.ones_like(var), var)
+
+
+class BPSK:
+    """BPSK on the real axis: bit ``b`` -> ``1 - 2 b`` (unit energy), Sionna's 1-bit PAM.
+
+    The LLR of a symbol estimate ``y`` with complex noise variance ``sigma2`` is
+    ``log P(b=1|y) / P(b=0|y) = -4 Re(y) / sigma2`` (Sionna's ``Demapper``; the imaginary
+    part carries no information). Same interface as :class:`QAM`.
+
+    Args:
+        demapping: ``"app"`` or ``"maxlog"`` (identical for BPSK).
+        device: where Sionna's blocks live (``"cpu"`` by default).
+    """
+
+    bits_per_symbol = 1
+
+    def __init__(self, demapping: str = "app", device: str = "cpu") -> None:
+        if demapping not in ("app", "maxlog"):
+            raise SemcomError(f"demapping must be 'app' or 'maxlog', got {demapping!r}")
+        from sionna.phy.mapping import Demapper, Mapper
+
+        self.demapping = demapping
+        self._mapper = Mapper("pam", 1, device=device)
+        self._demapper = Demapper(demapping, "pam", 1, device=device)
+
+    @property
+    def points(self) -> Tensor:
+        """``(2,)`` complex64 constellation ``[1, -1]`` (point ``i`` carries bit ``i``)."""
+        return self._mapper.constellation()
+
+    def map(self, bits: Tensor) -> Tensor:
+        """``(..., n)`` bits in {0, 1} (any real or integer dtype) -> ``(..., n)`` complex64
+        symbols ``1 - 2 b``."""
+        return self._mapper(bits.float())
+
+    def demap(self, y: Tensor, noise_var: Tensor | float, erasures: Tensor | None = None,
+              llr_clip: float = LLR_CLIP) -> Tensor:
+        """Soft-demap equalized symbols.
+
+        Args:
+            y: ``(..., k)`` complex symbol estimates (unit-energy scale).
+            noise_var: total complex noise variance of each estimate, broadcastable to
+                ``y``; ``inf`` marks a symbol without information.
+            erasures: optional ``(..., k)`` bool, True where the symbol was erased.
+            llr_clip: LLRs are clamped to ``[-llr_clip, llr_clip]``.
+
+        Returns:
+            ``(..., k)`` float32 LLRs ``log P(b=1|y) / P(b=0|y)`` (0 where void).
+        """
+        void, safe_y, safe_var = _without_void(y, noise_var, erasures)
+        llr = self._demapper(safe_y, safe_var)
+        return torch.where(void, torch.zeros_like(llr), llr).clamp(-llr_clip, llr_clip)
+
+    def demap_channel_output(self, out: ChannelOutput, llr_clip: float = LLR_CLIP) -> Tensor:
+        """Zero-force ``out`` with its CSI and demap with ``sigma2 / |h_hat|^2``: ``(..., k)``
+        float32 LLRs (0 at erased symbols)."""
+        return self.demap(equalize(out, "zf"), effective_noise_var(out), out.erasures, llr_clip)
+
+
 @lru_cache(maxsize=8)
 def qam(bits_per_symbol: int, demapping: str = "app") -> QAM:
     """A shared CPU :class:`QAM` instance (building Sionna blocks is not free)."""
     return QAM(bits_per_symbol, demapping)
+
+
+@lru_cache(maxsize=8)
+def modem(bits_per_symbol: int, demapping: str = "app") -> BPSK | QAM:
+    """A shared CPU modem of ``bits_per_symbol`` bits (:data:`MODEM_BITS`): :class:`BPSK`
+    for 1, :class:`QAM` otherwise; both map to unit-energy points and demap to LLRs."""
+    if bits_per_symbol == 1:
+        return BPSK(demapping)
+    if bits_per_symbol not in BITS_PER_SYMBOL:
+        raise SemcomError(f"bits_per_symbol must be one of {MODEM_BITS}, got {bits_per_symbol!r}")
+    return qam(bits_per_symbol, demapping)

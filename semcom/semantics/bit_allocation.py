@@ -10,7 +10,7 @@ category: ``b_k``. When the category sizes do not let ``sum_k t_k b_k`` hit ``T`
 ``n`` not divisible by ``m``), one category (the next in largest-remainder order) has
 its first ``extra_count`` features, in flattened index order, carry one more fraction bit
 (format ``(s, i, f + 1)``): the only exception, recorded in the side info
-(:class:`semcom.semantics.nuq.SideInfo`).
+(:class:`semcom.semantics.nuq_side_info.SideInfo`).
 
 * :func:`paper_allocation` is the paper's rule. Its ``b_k = S_k / sum_k S_k * B`` (``S_k``
   the cumulative contribution of the categories ordered from least to most important)
@@ -18,13 +18,15 @@ its first ``extra_count`` features, in flattened index order, carry one more fra
   important first), i.e. 3 : 2 : 1 for ``m = 3``, and ``B = 10`` -> 5, 3, 2 (largest
   remainders). Note the paper's ``B`` is the *sum* of the ``m`` category widths, so its
   10-bit example averages 10/3 bits per feature (``NonUniformQuantizer(10 / 3)``).
-  :class:`~semcom.semantics.nuq.NonUniformQuantizer` takes the shares from each image's
-  category masses (:func:`cumulative_shares`; the paper's allocation is "dynamic") and
-  scales them so that ``sum_k t_k b_k = T`` for the actual category sizes (clipped at
-  ``max_bits``, the rest redistributed).
+  :class:`~semcom.semantics.nuq.NonUniformQuantizer` uses :func:`paper_category_allocation`:
+  the shares from each image's category masses (:func:`cumulative_shares`; the paper's
+  allocation is "dynamic"), scaled so that ``sum_k t_k b_k = T`` for the actual category
+  sizes (clipped at ``max_bits``, the rest redistributed).
 * :func:`water_filling_allocation`: reverse water filling, the paper's Theorem 1:
   ``b = 0.5 * log2(2 ln2 * c * C / lambda)`` clipped to ``[0, max_bits]``, with ``c`` the
-  contribution of one feature and ``C = (2 r)**2 / 12`` its range constant; ``lambda`` is
+  contribution of one feature and ``C = (2 r)**2 / 12`` its range constant (``r`` the
+  magnitude span ``|x|max - |x|min`` of its category: a signed ``b``-bit code has steps
+  of about ``2 r / 2**b``); ``lambda`` is
   solved exactly (the width sum is piecewise linear in ``log2 lambda``), then widths are
   rounded by largest remainders with the total kept.
 
@@ -152,6 +154,29 @@ def paper_allocation(budget: int, m: int = 3, max_bits: int = 16) -> Tensor:
     return _integerize(real, ones.astype(np.int64), int(budget), max_bits).widths
 
 
+def paper_category_allocation(masses: Tensor | np.ndarray, sizes: Tensor | np.ndarray, total_bits: int,
+                              max_bits: int = 16) -> Allocation:
+    """The paper's widths for one image's categories, meeting its payload exactly.
+
+    Args:
+        masses: ``(m,)`` contribution mass of each category, most important first (>= 0).
+        sizes: ``(m,)`` features in each category.
+        total_bits: the payload ``T`` (bits) that ``sum_k t_k b_k`` (+ extra bits) must equal.
+        max_bits: the largest width.
+
+    Returns:
+        :class:`Allocation` with widths proportional to :func:`cumulative_shares` of the
+        masses (clipped at ``max_bits``, the rest redistributed, rounded by largest
+        remainders); SemcomError if ``T`` exceeds ``max_bits`` per feature.
+    """
+    t = torch.as_tensor(sizes).long().flatten().numpy()
+    shares = cumulative_shares(torch.as_tensor(masses).double().flatten().numpy())
+    if len(shares) != len(t):
+        raise SemcomError(f"paper allocation: {len(shares)} masses for {len(t)} category sizes")
+    real = _fill_linear(shares, np.zeros(len(t)), t, int(total_bits), max_bits)
+    return _integerize(real, t, int(total_bits), max_bits)
+
+
 def water_filling_allocation(contributions: Tensor, budget_bits: float, sizes: Tensor | None = None,
                              ranges: Tensor | None = None, max_bits: int = 16) -> Allocation:
     """Reverse water filling: ``b = 0.5 log2(2 ln2 c C / lambda)`` in ``[0, max_bits]``.
@@ -160,7 +185,8 @@ def water_filling_allocation(contributions: Tensor, budget_bits: float, sizes: T
         contributions: ``(k,)`` contribution factor of one feature of each group (>= 0).
         budget_bits: average bits per feature; the total is ``budget_bits * sum(sizes)``.
         sizes: ``(k,)`` features per group (default 1: one feature per entry).
-        ranges: ``(k,)`` clipping range ``r`` (``C = (2 r)**2 / 12``); default 1.
+        ranges: ``(k,)`` magnitude span ``r = |x|max - |x|min`` of each group
+            (``C = (2 r)**2 / 12``); default 1.
         max_bits: the largest width.
 
     Returns:

@@ -1,26 +1,46 @@
 """Sign-magnitude fixed-point codes of the feature-driven NUQ (Zhang et al., Entropy 2025,
-Section 3.4): the formats, quantization to integer codes and back, and the code words'
-bits. :mod:`semcom.semantics.nuq` quantizes each category of features in one of these
-formats, at the widths chosen by :mod:`semcom.semantics.bit_allocation`.
+Section 3.4, Algorithms 1 and 2): the formats, the paper's offset grid, quantization to
+code words and back, their bits, and the expected value of a code word under bit
+posteriors. :mod:`semcom.semantics.nuq` quantizes each category of features in one of
+these formats, at the widths chosen by :mod:`semcom.semantics.bit_allocation`.
 
-Fixed point (:class:`FixedPointFormat`): sign-magnitude, the paper's sign / integer /
-fraction split. A code is a signed integer ``q`` with ``|q| <= 2**(i+f) - 1``; its value
-is ``q * 2**-f * scale``; its bits are the sign bit (1 = negative, only when
-``sign_bits == 1``) then ``|q|`` in ``i + f`` bits, MSB first. A flipped bit therefore
-changes one value, by at most the format's range (a sign flip maps ``v`` to ``-v``).
-``-0`` decodes as ``0``, so a signed ``b``-bit format has ``2**b - 1`` levels, and a
-1-bit signed format (sign only) carries no magnitude: it decodes as 0.
+Format (:class:`FixedPointFormat`): the paper's sign / integer / fraction split
+``(s, i, f)``, ``s`` = 0 or 1. A code word is the sign bit (1 = negative, only when
+``s == 1``) followed by a magnitude code ``q`` in ``i + f`` bits, MSB first; as an
+integer the word is ``sign << (i + f) | q``, so its bits are its binary digits.
 
-Steps from the category's range (the paper's ``Delta = |x|max / (2**b - 1)``, measured
-from 0): the transmitter sends each category's range ``r = max |x|`` as float16 (rounded
-up, so nothing inside the category clips) and both sides use ``scale = r / max_value``:
-the top code lands on ``r``, and the grid is ``k * r / (2**(b - sign) - 1)`` whatever the
-split. The split labels the integer and fraction parts as in the paper: the paper's
-presets 5 -> (1, 3, 1), 3 -> (1, 1, 1), 2 -> (1, 1, 0) (:data:`PAPER_SPLITS`); any other
-width ``b`` -> :meth:`FixedPointFormat.for_range` ``(b, r)``: the literal fixed-point rule,
-one sign bit, the fewest integer bits whose range covers ``r`` at scale 1, the rest
-fraction. :func:`format_for_width` picks the split of a width (a quantizer's ``splits``
-override it).
+The grid (the paper's eqs. for ``Delta_k1``, ``Delta_k2`` and Algorithm 2): each
+category ``k`` has a magnitude range ``[lo, hi] = [|x_k|min, |x_k|max]``; the magnitude
+``|x| - lo`` is quantized with ``q = round((|x| - lo) / Delta)``,
+``Delta = (hi - lo) / (2**(i + f) - 1)``, and dequantized as ``sign * (lo + q Delta)``.
+The integer part is the top ``i`` bits of ``q`` (steps of ``2**f Delta``), the fraction
+part its low ``f`` bits (steps of ``Delta``), combined by the paper's left shift
+``L(b_k2)``. Read literally, the paper gives each part its own step over the whole
+range and adds ``|x|min`` to both parts when they are recombined (``2 |x|min`` in
+total); the single grid above is the reading in which code 0 lands on ``|x|min``, the
+top code on ``|x|max`` and the steps are those of eq. (15) for ``b = i + f`` bits. The
+split ``(i, f)`` then labels the bits and does not move the grid. A signed format has
+``2**(i + f + 1)`` distinct values (``+lo`` and ``-lo`` differ), and inside ``[lo, hi]``
+the magnitude error is at most ``Delta / 2``; magnitudes outside clip to the range.
+
+Formats without magnitude bits:
+
+* a sign-only format ``(1, 0, 0)`` (a category given 1 bit) has one magnitude level;
+  the paper's ``Delta = (hi - lo) / (2**0 - 1)`` is undefined there, and its quantization
+  error model (Assumption 5: the error is uniform within ``+-Delta/2`` of the
+  reconstruction) puts the level in the middle of the one interval: ``sign * (lo + hi) / 2``,
+  so the bit carries the sign and the category's mid magnitude (error at most
+  ``(hi - lo) / 2``), not 0;
+* a format without any bit (a category given 0 bits) carries nothing and decodes as 0;
+* an unsigned format ``(0, i, f)`` (only through a quantizer's ``splits``) codes ``x``
+  itself on ``[lo, hi]`` (negative values clip to ``lo``).
+
+The transmitter sends ``lo`` and ``hi`` of each category as float16 (``lo`` rounded down,
+``hi`` up, so nothing inside the category clips; :mod:`semcom.semantics.nuq_side_info`).
+The split of a width comes from :func:`format_for_width`: the paper's presets
+5 -> (1, 3, 1), 3 -> (1, 1, 1), 2 -> (1, 1, 0) (:data:`PAPER_SPLITS`), any other width ``b``
+:meth:`FixedPointFormat.for_range` (one sign bit, the fewest integer bits whose range
+covers ``|x|max``, the rest fraction); a quantizer's ``splits`` override both.
 """
 
 from __future__ import annotations
@@ -35,13 +55,14 @@ from semcom.errors import SemcomError
 
 #: the paper's sign:integer:fraction splits by total width (Section 4.2)
 PAPER_SPLITS: dict[int, tuple[int, int, int]] = {5: (1, 3, 1), 3: (1, 1, 1), 2: (1, 1, 0)}
-_FIELD = 5  # bits of the integer and fraction fields in the side info
+#: bits of the integer and of the fraction field of a split in the side information
+SPLIT_FIELD_BITS = 5
 
 
 @dataclass(frozen=True)
 class FixedPointFormat:
     """A sign-magnitude fixed-point format: ``sign_bits`` (0 or 1) + ``integer_bits`` +
-    ``fraction_bits``; values ``q * step * scale`` with ``|q| <= max_code``."""
+    ``fraction_bits`` (each field below ``2**SPLIT_FIELD_BITS``, at most 32 bits in all)."""
 
     sign_bits: int
     integer_bits: int
@@ -51,8 +72,9 @@ class FixedPointFormat:
         parts = (self.sign_bits, self.integer_bits, self.fraction_bits)
         if not all(isinstance(p, int) and p >= 0 for p in parts) or self.sign_bits > 1:
             raise SemcomError(f"fixed point: need sign 0 or 1 and non-negative integer/fraction bits, got {parts}")
-        if self.integer_bits >= 2 ** _FIELD or self.fraction_bits >= 2 ** _FIELD or self.total_bits > 32:
-            raise SemcomError(f"fixed point: at most 32 bits (fields < {2 ** _FIELD}), got {parts}")
+        limit = 2 ** SPLIT_FIELD_BITS
+        if self.integer_bits >= limit or self.fraction_bits >= limit or self.total_bits > 32:
+            raise SemcomError(f"fixed point: at most 32 bits (fields < {limit}), got {parts}")
 
     @property
     def total_bits(self) -> int:
@@ -60,25 +82,14 @@ class FixedPointFormat:
         return self.sign_bits + self.integer_bits + self.fraction_bits
 
     @property
-    def step(self) -> float:
-        """Quantization step at scale 1: ``2 ** -fraction_bits``."""
-        return 2.0 ** -self.fraction_bits
+    def magnitude_bits(self) -> int:
+        """Bits of the magnitude code: ``integer_bits + fraction_bits``."""
+        return self.integer_bits + self.fraction_bits
 
     @property
     def max_code(self) -> int:
-        """Largest magnitude code ``2 ** (integer_bits + fraction_bits) - 1``."""
-        return 2 ** (self.integer_bits + self.fraction_bits) - 1
-
-    @property
-    def max_value(self) -> float:
-        """Largest representable value at scale 1 (``2**i - 2**-f``); the range is
-        ``[-max_value, max_value]`` when signed, ``[0, max_value]`` otherwise."""
-        return self.max_code * self.step
-
-    @property
-    def min_code(self) -> int:
-        """Smallest code: ``-max_code`` when signed, else 0."""
-        return -self.max_code if self.sign_bits else 0
+        """Largest magnitude code ``2 ** magnitude_bits - 1`` (0: a single level)."""
+        return 2 ** self.magnitude_bits - 1
 
     @classmethod
     def preset(cls, bits: int) -> FixedPointFormat:
@@ -89,9 +100,10 @@ class FixedPointFormat:
 
     @classmethod
     def for_range(cls, bits: int, max_abs: float) -> FixedPointFormat:
-        """The fixed-point split of ``bits`` bits for values up to ``max_abs`` at scale 1:
-        a sign bit, the fewest integer bits ``i`` with ``2**i - 2**-f >= max_abs`` (all
-        ``bits - 1`` if none suffice), the rest fraction. 0 bits -> ``(0, 0, 0)``."""
+        """The fixed-point split of ``bits`` bits for values up to ``max_abs``: a sign bit,
+        the fewest integer bits ``i`` with ``2**i - 2**-f >= max_abs`` (all ``bits - 1`` if
+        none suffice), the rest fraction. 0 bits -> ``(0, 0, 0)``. (The split labels the
+        bits; the grid depends on ``i + f`` only.)"""
         if bits == 0:
             return cls(0, 0, 0)
         for i in range(bits):
@@ -102,7 +114,7 @@ class FixedPointFormat:
 
 def format_for_width(bits: int, max_abs: float,
                      splits: Mapping[int, Sequence[int]] | None = None) -> FixedPointFormat:
-    """The format of a ``bits``-bit code for values up to ``max_abs`` at scale 1: the split in
+    """The format of a ``bits``-bit code for magnitudes up to ``max_abs``: the split in
     ``splits`` if it has one (SemcomError if it is not ``bits`` wide), else the paper's preset
     (:data:`PAPER_SPLITS`), else :meth:`FixedPointFormat.for_range`."""
     if splits and bits in splits:
@@ -113,53 +125,118 @@ def format_for_width(bits: int, max_abs: float,
     return FixedPointFormat.preset(bits) if bits in PAPER_SPLITS else FixedPointFormat.for_range(bits, max_abs)
 
 
-def _scale_tensor(scale: float | Tensor) -> Tensor:
-    s = torch.as_tensor(scale, dtype=torch.float64)
-    if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
-        raise SemcomError("fixed point: scale must be finite and > 0")
-    return s
+def _range(fmt: FixedPointFormat, low: float | Tensor, high: float | Tensor) -> tuple[Tensor, Tensor]:
+    lo, hi = torch.as_tensor(low, dtype=torch.float64), torch.as_tensor(high, dtype=torch.float64)
+    if not bool(torch.isfinite(lo).all() & torch.isfinite(hi).all()) or bool((lo > hi).any()):
+        raise SemcomError("fixed point: the range needs finite low <= high")
+    if fmt.sign_bits and bool((lo < 0).any()):
+        raise SemcomError("fixed point: a signed format's magnitude range needs low >= 0")
+    return lo, hi
 
 
-def quantize_fixed_point(x: Tensor, fmt: FixedPointFormat, scale: float | Tensor = 1.0) -> Tensor:
-    """Integer codes of ``x``: ``round(x / (step * scale))`` clipped to the format's codes.
+def grid_step(fmt: FixedPointFormat, low: float | Tensor, high: float | Tensor) -> Tensor:
+    """The paper's step ``Delta = (high - low) / (2**(i + f) - 1)`` (float64; 0 for a format
+    without magnitude bits, whose one level is the mid-range)."""
+    lo, hi = _range(fmt, low, high)
+    return (hi - lo) / fmt.max_code if fmt.max_code else torch.zeros_like(hi - lo)
+
+
+def _levels(fmt: FixedPointFormat, lo: Tensor, hi: Tensor, q: Tensor) -> Tensor:
+    """Magnitude of code ``q`` (float64): ``lo + q Delta``, the mid-range without magnitude bits."""
+    if fmt.max_code:
+        return lo + q * ((hi - lo) / fmt.max_code)
+    return (lo + hi) / 2 + torch.zeros_like(q)
+
+
+def quantize_fixed_point(x: Tensor, fmt: FixedPointFormat, low: float | Tensor, high: float | Tensor) -> Tensor:
+    """Code words of ``x`` on the grid of ``[low, high]`` (see the module docstring).
 
     Args:
-        x: float tensor (any shape), finite.
+        x: float tensor (any shape), finite (value units).
         fmt: the format.
-        scale: positive float or tensor broadcastable to ``x`` (value units per unit).
+        low, high: the magnitude range ``|x|min``, ``|x|max`` (value units), floats or
+            tensors broadcastable to ``x``; ``0 <= low <= high`` for a signed format.
 
     Returns:
-        int64 codes, shape of ``x``; ``|x - dequantize(codes)| <= step * scale / 2`` inside
-        the range, values beyond it clip to the end of the range.
+        int64 code words ``sign << (i + f) | q``, shape of ``x`` (all 0 for a 0-bit format);
+        inside the range ``|x - dequantize(words)| <= grid_step / 2`` (``(high - low) / 2``
+        for a sign-only format), magnitudes outside it clip to the range.
     """
     if not bool(torch.isfinite(x).all()):
         raise SemcomError("fixed point: input contains NaN or inf")
-    q = torch.round(x.double() / (fmt.step * _scale_tensor(scale)))
-    return q.clamp(fmt.min_code, fmt.max_code).long()
-
-
-def dequantize_fixed_point(codes: Tensor, fmt: FixedPointFormat, scale: float | Tensor = 1.0) -> Tensor:
-    """Values ``codes * step * scale`` as float32 (codes outside the format: SemcomError)."""
-    if codes.numel() and (int(codes.min()) < fmt.min_code or int(codes.max()) > fmt.max_code):
-        raise SemcomError(f"fixed point: codes outside [{fmt.min_code}, {fmt.max_code}]")
-    return (codes.double() * (fmt.step * _scale_tensor(scale))).float()
-
-
-def codes_to_bits(codes: Tensor, fmt: FixedPointFormat) -> Tensor:
-    """Sign-magnitude bits, MSB first: ``(..., total_bits)`` uint8 of 0/1."""
-    mag = codes.long().abs()
-    shifts = torch.arange(fmt.integer_bits + fmt.fraction_bits - 1, -1, -1)
-    bits = (mag.unsqueeze(-1) >> shifts) & 1
+    lo, hi = _range(fmt, low, high)
+    if not fmt.total_bits:
+        return torch.zeros(x.shape, dtype=torch.long)
+    v = x.double()
+    magnitude = v.abs() if fmt.sign_bits else v
+    q = torch.zeros_like(magnitude)
+    if fmt.max_code:
+        step = (hi - lo) / fmt.max_code
+        offset = (torch.minimum(torch.maximum(magnitude, lo), hi) - lo)
+        q = torch.where(step > 0, torch.round(offset / torch.where(step > 0, step, 1.0)), q)
+    q = q.clamp(0, fmt.max_code).long()
     if fmt.sign_bits:
-        bits = torch.cat([(codes < 0).long().unsqueeze(-1), bits], dim=-1)
-    return bits.to(torch.uint8)
+        q = q | ((v < 0).long() << fmt.magnitude_bits)
+    return q
+
+
+def dequantize_fixed_point(words: Tensor, fmt: FixedPointFormat, low: float | Tensor,
+                           high: float | Tensor) -> Tensor:
+    """Values of code words: ``(1 - 2 sign) * (low + q Delta)`` as float32 (module docstring).
+
+    Args:
+        words: int64 code words in ``[0, 2**total_bits)`` (SemcomError otherwise).
+        fmt: the format.
+        low, high: the magnitude range, broadcastable to ``words``.
+    """
+    lo, hi = _range(fmt, low, high)
+    if words.numel() and (int(words.min()) < 0 or int(words.max()) >= 2 ** fmt.total_bits):
+        raise SemcomError(f"fixed point: code words outside [0, {2 ** fmt.total_bits - 1}]")
+    if not fmt.total_bits:
+        return torch.zeros(words.shape)
+    w = words.long()
+    value = _levels(fmt, lo, hi, (w & fmt.max_code).double())
+    if fmt.sign_bits:
+        value = value * (1 - 2 * (w >> fmt.magnitude_bits)).double()
+    return value.float()
+
+
+def expected_value(p_one: Tensor, fmt: FixedPointFormat, low: float | Tensor, high: float | Tensor) -> Tensor:
+    """Expected value of a code word whose bits are independent with ``P(bit = 1) = p_one``.
+
+    The value is ``sign_factor * magnitude`` with the sign factor ``1 - 2 b_sign`` and the
+    magnitude ``low + Delta * sum_j 2**j b_j`` both linear in their bits, so
+    ``E = (1 - 2 p_sign) * (low + Delta * sum_j 2**j p_j)`` is exact for independent bits.
+
+    Args:
+        p_one: ``(..., total_bits)`` probabilities, MSB first (the word's bit order).
+        fmt: the format.
+        low, high: the magnitude range, broadcastable to ``p_one[..., 0]``.
+
+    Returns:
+        float64 ``(...)`` expected values (0 for a 0-bit format).
+    """
+    if p_one.shape[-1:] != (fmt.total_bits,):
+        raise SemcomError(f"fixed point: expected (..., {fmt.total_bits}) bit probabilities, got {tuple(p_one.shape)}")
+    lo, hi = _range(fmt, low, high)
+    p = p_one.double()
+    if not fmt.total_bits:
+        return torch.zeros(p.shape[:-1], dtype=torch.float64)
+    weights = 2.0 ** torch.arange(fmt.magnitude_bits - 1, -1, -1, dtype=torch.float64)
+    magnitude = _levels(fmt, lo, hi, (p[..., fmt.sign_bits:] * weights).sum(dim=-1))
+    return magnitude * (1.0 - 2.0 * p[..., 0]) if fmt.sign_bits else magnitude
+
+
+def codes_to_bits(words: Tensor, fmt: FixedPointFormat) -> Tensor:
+    """Code words -> their bits, MSB first (sign bit, then the magnitude code):
+    ``(..., total_bits)`` uint8 of 0/1."""
+    shifts = torch.arange(fmt.total_bits - 1, -1, -1)
+    return ((words.long().unsqueeze(-1) >> shifts) & 1).to(torch.uint8)
 
 
 def bits_to_codes(bits: Tensor, fmt: FixedPointFormat) -> Tensor:
-    """Inverse of :func:`codes_to_bits`: ``(..., total_bits)`` 0/1 -> int64 codes ``(...)``."""
+    """Inverse of :func:`codes_to_bits`: ``(..., total_bits)`` 0/1 -> int64 code words ``(...)``."""
     if bits.shape[-1:] != (fmt.total_bits,) or (bits.numel() and int(bits.max()) > 1):
         raise SemcomError(f"fixed point: expected (..., {fmt.total_bits}) bits of 0/1, got {tuple(bits.shape)}")
-    b = bits.long()
-    shifts = torch.arange(fmt.integer_bits + fmt.fraction_bits - 1, -1, -1)
-    mag = (b[..., fmt.sign_bits:] << shifts).sum(dim=-1)
-    return mag * (1 - 2 * b[..., 0]) if fmt.sign_bits else mag
+    shifts = torch.arange(fmt.total_bits - 1, -1, -1)
+    return (bits.long() << shifts).sum(dim=-1)

@@ -13,8 +13,9 @@ import torch
 
 from semcom.errors import SemcomError
 from semcom.semantics.contribution import gradient_contribution, magnitude_contribution
-from semcom.semantics.fixed_point import FixedPointFormat
-from semcom.semantics.nuq import NonUniformQuantizer, SideInfo, UniformQuantizer
+from semcom.semantics.fixed_point import FixedPointFormat, grid_step
+from semcom.semantics.nuq import NonUniformQuantizer, UniformQuantizer, dequantize_payload
+from semcom.semantics.nuq_side_info import SideInfo, feature_categories, payload_layout
 
 
 @pytest.mark.parametrize("allocation", ["paper", "water-filling"])
@@ -53,28 +54,30 @@ def test_paper_widths_follow_each_images_contributions(gen: torch.Generator) -> 
 
 def test_side_info_round_trip_and_size(gen: torch.Generator) -> None:
     x = torch.randn(2, 6, 10, generator=gen)
-    cases = [(NonUniformQuantizer(8), magnitude_contribution(x), 60),
-             (NonUniformQuantizer(6, allocation="water-filling", by="mass"), magnitude_contribution(x), 60),
-             (NonUniformQuantizer(7, categories=4), magnitude_contribution(x, granularity="channel"), 6)]
-    for q, c, units in cases:
+    cases = [(NonUniformQuantizer(8), magnitude_contribution(x), 60, None),
+             (NonUniformQuantizer(6, allocation="water-filling", by="mass"), magnitude_contribution(x), 60, None),
+             (NonUniformQuantizer(7, categories=4), magnitude_contribution(x, granularity="channel"), 6, 0)]
+    for q, c, units, axis in cases:
         bits, sides = q.encode(x, c)
         for side in sides:
             m, map_bits = len(side.formats), math.ceil(math.log2(len(side.formats)))
-            # m, flag, map length; per category split + float16 range; extra (category,
-            # count); the map
-            assert side.num_bits() == 8 + 1 + 32 + m * (11 + 16) + map_bits + 32 + units * map_bits
+            # m, map kind (+ channel axis), map length; per category split + float16
+            # |x|min and |x|max; extra (category, count); the map
+            axis_bits = 0 if axis is None else 4
+            assert side.num_bits() == 8 + 1 + axis_bits + 32 + m * (11 + 32) + map_bits + 32 + units * map_bits
             data = side.to_bytes()
             assert len(data) == math.ceil(side.num_bits() / 8)
             back = SideInfo.from_bytes(data)
-            assert back.to_bytes() == data and back.formats == side.formats
-            assert torch.equal(back.ranges, side.ranges) and torch.equal(back.categories, side.categories)
+            assert back.to_bytes() == data and back.formats == side.formats and back.channel_axis == axis
+            assert torch.equal(back.lows, side.lows) and torch.equal(back.highs, side.highs)
+            assert torch.equal(back.categories, side.categories)
         parsed = [SideInfo.from_bytes(s.to_bytes()) for s in sides]
         assert torch.equal(q.decode(bits, parsed, x.shape), q.decode(bits, sides, x.shape))
     u = UniformQuantizer(8)
     bits, (side,) = u.encode(x[:1])
-    assert side.num_bits() == 35 and SideInfo.from_bytes(side.to_bytes()).to_bytes() == side.to_bytes()
-    # float16 range rounded up: nothing inside the image clips
-    assert float(side.ranges[0]) >= float(x[0].abs().max())
+    assert side.num_bits() == 51 and SideInfo.from_bytes(side.to_bytes()).to_bytes() == side.to_bytes()
+    # float16 range rounded outwards: nothing inside the image clips
+    assert float(side.highs[0]) >= float(x[0].abs().max()) and float(side.lows[0]) <= float(x[0].abs().min())
 
 
 def test_side_info_rejects_truncated_and_corrupt_bytes(gen: torch.Generator) -> None:
@@ -89,12 +92,70 @@ def test_side_info_rejects_truncated_and_corrupt_bytes(gen: torch.Generator) -> 
         SideInfo.from_bytes(data + b"\x00")
     with pytest.raises(SemcomError, match="no category"):
         SideInfo.from_bytes(b"\x00" + data[1:])
-    bad_map = SideInfo(side.formats, side.ranges, torch.full((30,), 3), False)  # 2-bit entry 3 with m = 3
+    bad_map = SideInfo(side.formats, side.lows, side.highs, torch.full((30,), 3))  # 2-bit entry 3 with m = 3
     with pytest.raises(SemcomError, match="category out of range"):
         SideInfo.from_bytes(bad_map.to_bytes())
-    nan_range = SideInfo(side.formats, torch.tensor([1.0, float("nan"), 1.0]).half(), side.categories)
+    nan_range = SideInfo(side.formats, side.lows, torch.tensor([1.0, float("nan"), 1.0]).half(), side.categories)
     with pytest.raises(SemcomError, match="range"):
         SideInfo.from_bytes(nan_range.to_bytes())
+    inverted = SideInfo(side.formats, side.highs + 1, side.highs, side.categories)  # |x|min > |x|max
+    with pytest.raises(SemcomError, match="range"):
+        SideInfo.from_bytes(inverted.to_bytes())
+    with pytest.raises(SemcomError, match="map entries"):  # a per-element map for another shape
+        payload_layout(side, (3, 11))
+
+
+def test_the_side_bytes_alone_rebuild_the_payload_layout_and_values(gen: torch.Generator) -> None:
+    # (B, N, C) tokens with per-channel categories on the last axis: the receiver knows
+    # only the per-image shape; the map kind and its axis come from the bytes
+    x = torch.randn(2, 9, 5, generator=gen)
+    q = NonUniformQuantizer(6, dim=-1)
+    bits, sides = q.encode(x, magnitude_contribution(x, granularity="channel", dim=-1))
+    parsed = [SideInfo.from_bytes(s.to_bytes()) for s in sides]
+    assert all(p.channel_axis == 1 and p.categories.numel() == 5 for p in parsed)
+    want = q.decode(bits, sides, x.shape)
+    assert torch.equal(dequantize_payload(bits, parsed, x.shape), want)
+    assert torch.equal(NonUniformQuantizer(6, dim=1).decode(bits, parsed, x.shape), want)  # no dim needed
+    # a per-channel map labels whole channels: every feature of a channel has its category
+    cat = feature_categories(parsed[0].categories, parsed[0].channel_axis, x.shape[1:]).reshape(9, 5)
+    assert torch.equal(cat, parsed[0].categories.expand(9, 5))
+    # per element: the kind says so, and 4 bits of axis are not sent
+    _, (element,) = q.encode(x[:1], magnitude_contribution(x[:1]))
+    assert SideInfo.from_bytes(element.to_bytes()).channel_axis is None
+    assert sides[0].num_bits() - element.num_bits() == 4 + 2 * (5 - 45)
+
+
+def test_each_category_is_quantized_on_its_offset_grid(gen: torch.Generator) -> None:
+    # the paper: |x| - |x_k|min in steps of (|x_k|max - |x_k|min) / (2**b - 1), plus |x_k|min
+    magnitude = 2.0 + torch.rand(1, 4, 25, generator=gen)
+    x = torch.where(torch.rand(1, 4, 25, generator=gen) < 0.5, -magnitude, magnitude)
+    q = NonUniformQuantizer(4)
+    bits, (side,) = q.encode(x, magnitude_contribution(x))
+    hat = q.decode(bits, [side], x.shape).flatten().double()
+    layout = payload_layout(side, x.shape[1:])
+    flat = x.flatten().double()
+    for j, fmt in enumerate(layout.formats):
+        sel = layout.format_index == j
+        lo, hi = layout.lows[j], layout.highs[j]
+        assert lo > 1.9  # the features keep away from 0: the offset matters
+        assert bool((hat[sel].abs() >= lo - 1e-6).all() & (hat[sel].abs() <= hi + 1e-6).all())
+        assert torch.equal(torch.sign(hat[sel]), torch.sign(flat[sel]))
+        bound = float(grid_step(fmt, lo, hi)) / 2 if fmt.max_code else (hi - lo) / 2
+        assert (hat[sel] - flat[sel]).abs().max() <= bound + 1e-3
+
+
+def test_a_one_bit_category_sends_the_sign_of_its_mid_magnitude(gen: torch.Generator) -> None:
+    x = torch.randn(1, 30, generator=gen)
+    q = NonUniformQuantizer(2)  # equal masses, shares 3:2:1 of 6 bits: widths 3, 2, 1
+    bits, (side,) = q.encode(x, torch.full_like(x, 1 / 30))
+    assert [f.total_bits for f in side.formats] == [3, 2, 1]
+    hat = q.decode(bits, [side], x.shape).flatten()
+    last = feature_categories(side.categories, None, x.shape[1:]) == 2
+    mid = float(side.lows[2] + side.highs[2]) / 2
+    assert mid > 0
+    torch.testing.assert_close(hat[last], torch.sign(x.flatten()[last]) * mid)
+    # the charged bit is worth something: closer than sending nothing (decoding as 0)
+    assert (hat[last] - x.flatten()[last]).pow(2).sum() < x.flatten()[last].pow(2).sum()
 
 
 def test_straight_through_gradient_is_identity(gen: torch.Generator) -> None:

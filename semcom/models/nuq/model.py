@@ -13,10 +13,15 @@ Link (run-time settings in brackets; see :attr:`NUQ.settings`)::
 * The symbols the encoder emits are the QAM symbols of the payload bits, so the channel
   uses are the payload's symbols, ``ceil(T / Q)`` uncoded with ``T = budget_bits * n``
   bits for ``n`` features and ``Q`` bits per symbol (BPSK 1, QPSK 2, 16-QAM 4), plus
-  the quantizer's side information (:class:`semcom.semantics.nuq.SideInfo`: bit splits,
-  float16 ranges, per-channel category map; 188 bits for NUQ with 16 channels, 35 for
-  uniform), which goes through the contract's side-information path (5G NR at MCS 3,
-  charged in training, simulated with CRC in evaluation: a lost block is a failed image).
+  the quantizer's side information (:class:`semcom.semantics.nuq_side_info.SideInfo`:
+  bit splits, float16 ``|x|min`` and ``|x|max`` per category, the category map, its kind
+  and channel axis; 240 bits for NUQ with 16 channels, 51 for uniform), which goes
+  through the contract's side-information path (5G NR at MCS 3, charged in training,
+  simulated with CRC in evaluation: a lost block is a failed image).
+* The payload symbols are constellation points of unit average energy by construction,
+  not rescaled per image, so the receiver demaps on the known grid. With
+  ``fec="ldpc"`` an image one of whose transport blocks fails its CRC is a failed image
+  too (``Decoded.failed``: ``extras["failed"]``, a gray image).
 * ``quantizer="none"`` is the paper's unquantized reference: the features are analog
   values, two per complex symbol (``ceil(n / 2)`` channel uses, no side information),
   MMSE-equalized at the receiver.
@@ -71,7 +76,8 @@ from semcom.phy.mcs import check_usable_mcs, usable_mcs
 from semcom.registry import SYSTEMS
 from semcom.semantics.bit_allocation import ALLOCATIONS
 from semcom.semantics.contribution import KINDS, contribution_factors, gradient_contribution
-from semcom.semantics.nuq import NonUniformQuantizer, SideInfo, UniformQuantizer
+from semcom.semantics.nuq import NonUniformQuantizer, UniformQuantizer
+from semcom.semantics.nuq_side_info import SideInfo
 from semcom.settings import AUTO, RunSettings, Setting
 
 QUANTIZERS = ("none", "uniform", "nonuniform")
@@ -93,6 +99,10 @@ class NUQ(JSCCModel):
         mlp_ratio: hidden width of the Swin MLPs over the stage width (4).
         equalizer: equalization of the analog reference (``"mmse"``, ``"zf"``, ``"none"``);
             the digital path always zero-forces before demapping.
+
+    Attributes:
+        ldpc: the payload's 5G LDPC transport-block coder
+            (:class:`semcom.models.nuq.bits.LDPCBits`, used with ``fec="ldpc"``).
     """
 
     name = "nuq"
@@ -155,7 +165,7 @@ class NUQ(JSCCModel):
         args = (self.widths, self.depths, self.heads, window, latent_channels, self.mlp_ratio)
         self.encoder = SwinAnalysis(*args)
         self.decoder = SwinSynthesis(*args)
-        self._ldpc = bitlink.LDPCBits()
+        self.ldpc = bitlink.LDPCBits()
 
     @classmethod
     def tiny_config(cls) -> dict[str, Any]:
@@ -250,8 +260,9 @@ class NUQ(JSCCModel):
                contribution: str = "gradient", categories: int = 3, allocation: str = "paper",
                category_map: str = "channel", modulation: str = "qpsk", fec: str = "none",
                mcs: Any = AUTO) -> Encoded:
-        """Images (sides multiples of 4) -> ``(B, k)`` unit-power symbols: the payload's
-        QAM symbols, or (analog) the features paired into complex values."""
+        """Images (sides multiples of 4) -> ``(B, k)`` symbols: the payload's constellation
+        points (unit average energy), or (analog) the features paired into complex values,
+        power-normalized per image."""
         h, w = images.shape[-2:]
         if h % DOWNSAMPLING or w % DOWNSAMPLING:
             raise SemcomError(f"nuq.encode needs sides that are multiples of {DOWNSAMPLING}, got {h}x{w} "
@@ -266,7 +277,7 @@ class NUQ(JSCCModel):
         bits, sides = self.quantize(features, images, quantizer, budget_bits, contribution, categories,
                                     allocation, category_map)
         if fec == "ldpc":
-            symbols = self._ldpc.encode(bits, self.mcs_of({"modulation": modulation, "mcs": mcs}))
+            symbols = self.ldpc.encode(bits, self.mcs_of({"modulation": modulation, "mcs": mcs}))
         else:
             symbols = bitlink.modulate(bits, modulation)
         side["quantizer_side"] = sides
@@ -285,15 +296,21 @@ class NUQ(JSCCModel):
 
     def received_features(self, received: ChannelOutput, side: dict[str, Any], quantizer: str = "nonuniform",
                           budget_bits: float = 8.0, modulation: str = "qpsk", decisions: str = "hard",
-                          fec: str = "none", mcs: Any = AUTO) -> Tensor:
-        """What the receiver makes of the channel output: ``(B, c, h, w)`` features
-        (dequantized payload, or equalized analog values); no gradient path."""
+                          fec: str = "none", mcs: Any = AUTO) -> tuple[Tensor, Tensor]:
+        """What the receiver makes of the channel output; no gradient path.
+
+        Returns:
+            ``(features, failed)``: ``(B, c, h, w)`` dequantized payload or equalized
+            analog values, and ``(B,)`` bool, True where an LDPC transport block of the
+            image failed its CRC (always False without ``fec="ldpc"``).
+        """
         shape = tuple(side["latent_shape"])
         out_shape = (received.symbols.shape[0],) + shape
         n = math.prod(shape)
+        none_failed = torch.zeros(out_shape[0], dtype=torch.bool)
         if self._analog(quantizer):
             z = equalize(received, self.equalizer)
-            return complex_to_real(z, n).reshape(out_shape)
+            return complex_to_real(z, n).reshape(out_shape), none_failed
         total = self.payload_length(quantizer, budget_bits, n)
         sides = side["quantizer_side"]
         described = side.get("payload_bits")
@@ -301,22 +318,23 @@ class NUQ(JSCCModel):
             raise SemcomError(f"nuq: the side information describes {torch.as_tensor(described).tolist()} payload "
                               f"bits, the link carries {total} per image")
         if fec == "ldpc":
-            bits, _ = self._ldpc.decode(received, total, self.mcs_of({"modulation": modulation, "mcs": mcs}))
-            return bitlink.dequantize(bits, sides, out_shape)
+            bits, crc_ok = self.ldpc.decode(received, total, self.mcs_of({"modulation": modulation, "mcs": mcs}))
+            return bitlink.dequantize(bits, sides, out_shape), ~crc_ok
         llr = bitlink.llrs(received, modulation, total)
         if decisions == "soft":
-            return bitlink.soft_dequantize(torch.sigmoid(llr), sides, out_shape)
-        return bitlink.dequantize(bitlink.hard_bits(llr), sides, out_shape)
+            return bitlink.soft_dequantize(torch.sigmoid(llr), sides, out_shape), none_failed
+        return bitlink.dequantize(bitlink.hard_bits(llr), sides, out_shape), none_failed
 
     def decode(self, received: ChannelOutput, snr_db: Tensor, side: dict[str, Any], quantizer: str = "nonuniform",
                budget_bits: float = 8.0, modulation: str = "qpsk", decisions: str = "hard", fec: str = "none",
                mcs: Any = AUTO) -> Decoded:
-        """Channel output -> ``(B, 3, H, W)`` unclamped images."""
-        f = self.received_features(received, side, quantizer, budget_bits, modulation, decisions, fec, mcs)
+        """Channel output -> ``(B, 3, H, W)`` unclamped images, and (``Decoded.failed``) the
+        images whose LDPC transport blocks failed their CRC."""
+        f, failed = self.received_features(received, side, quantizer, budget_bits, modulation, decisions, fec, mcs)
         sent = side.get("train_features")
         if sent is not None and not self._analog(quantizer):
             f = sent + (f.to(sent.device, sent.dtype) - sent).detach()  # value received, gradient identity
-        return Decoded(images=self.synthesis(f.to(received.symbols.device)))
+        return Decoded(images=self.synthesis(f.to(received.symbols.device)), failed=failed)
 
     def _transmit(self, images: Tensor, channel: Any, snr_db: Any, generator: torch.Generator | None,
                   settings: RunSettings):

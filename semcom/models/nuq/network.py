@@ -15,6 +15,13 @@ The paper's configuration for 32x32 images (``size="paper"``) is depths [2, 4], 
 [128, 256], window 2 (heads [4, 8]: 32 channels per head, Swin's choice; the paper does
 not state them). The default ``size="small"`` halves the widths and the second depth
 for this CPU: widths [64, 128], depths [2, 2], heads [2, 4].
+
+Blocks, checked against the paper and the Swin transformer it cites (through WITT): the
+standard Swin block of :mod:`semcom.nn.swin`: pre-norm LayerNorm, window attention with
+a learned relative-position bias, residual, then an MLP ``C -> 4C -> C`` with GELU
+(``mlp_ratio`` 4, Swin's), residual. Patch embedding, merging and division are Swin's
+linear layers with LayerNorm. The paper names no other block: no DCVC-style
+convolutional block and no LeakyReLU anywhere (GELU is the only nonlinearity).
 """
 
 from __future__ import annotations
