@@ -75,6 +75,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  {name:14s} {SYSTEMS.help(name)}")
         for setting in getattr(SYSTEMS.get(name), "settings", ()) or ():
             print(f"  {'':14s}   --run {setting.describe()}")
+    from semcom.registry import CODEC_MODELS, CODECS
+
+    print("\ncodecs of the digital link (`--system digital --codec NAME`; files: `semcom compress`):")
+    print("  " + ", ".join(CODECS.names()))
+    print("learned codec models (trained by `semcom train`, shipped as kind learned_codec):")
+    for name in CODEC_MODELS.names():
+        print(f"  {name:14s} {CODEC_MODELS.help(name)}")
     zoo = list_pretrained()
     titles = {"system": "pretrained systems", "learned_codec": "learned codecs", "task_model": "task models"}
     if not zoo:

@@ -24,6 +24,7 @@ def test_models_lists_systems(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "convjscc" in out and "adjscc" in out and "uncoded" in out
+    assert "learned codec models" in out and "quad_lic       Quad-LIC" in out  # trainable by semcom train
 
 
 def test_transmit_uncoded_writes_image_and_prints_metrics(tmp_path, capsys):

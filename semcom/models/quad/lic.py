@@ -95,7 +95,7 @@ def _positive_int(name: str, value: Any, even: bool = False) -> int:
 
 @CODEC_MODELS.register("quad_lic")
 class QuadLIC(LearnedCodecModel):
-    """The Quad-LIC codec (see the module docstring).
+    """Quad-LIC: ELIC-style transforms, hyperprior and quadtree context model (QP-SCCTX), UNet tail.
 
     Args:
         N: feature channels of the transforms (even; paper 192).
