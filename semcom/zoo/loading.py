@@ -113,8 +113,9 @@ def load_weights(module: nn.Module, tensors: Mapping[str, Tensor], where: Path |
         parts = ([f"missing {_some(missing)}"] if missing else []) + \
                 ([f"unexpected {_some(unexpected)}"] if unexpected else [])
         raise CheckpointError(f"checkpoint {where} does not match {what}: {'; '.join(parts)}")
+    resizable = resizable_keys(module)
     wrong = [f"{k} {tuple(tensors[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-             if tuple(tensors[k].shape) != tuple(v.shape)]
+             if tuple(tensors[k].shape) != tuple(v.shape) and k not in resizable]
     if wrong:
         raise CheckpointError(f"checkpoint {where} does not match {what}: shape mismatch in {_some(wrong)}")
     module.load_state_dict({k: _cast(tensors[k], v) for k, v in own.items()}, strict=True)
@@ -265,13 +266,14 @@ def init_weights_from(model: "JSCCModel", source: str | Path | InitSpec | Mappin
                                   "key to its own model key")
         renamed[target], origin[target] = value, key
     own = model.state_dict()
+    resizable = resizable_keys(model)
     state, reasons = {}, {}
     for key, value in own.items():
         if any(fnmatch.fnmatchcase(key, p) for p in spec.exclude):
             reasons[key] = "excluded"
         elif key not in renamed:
             reasons[key] = "not in the checkpoint"
-        elif tuple(renamed[key].shape) != tuple(value.shape):
+        elif tuple(renamed[key].shape) != tuple(value.shape) and key not in resizable:
             reasons[key] = f"shape {tuple(renamed[key].shape)} in the checkpoint, {tuple(value.shape)} here"
         else:
             state[key] = _cast(renamed[key], value)
@@ -307,6 +309,19 @@ def _sha256_of(ckpt: Checkpoint) -> str:
     from semcom.zoo.checkpoint import read_checkpoint_meta
 
     return str(read_checkpoint_meta(ckpt.path)["sha256"])  # type: ignore[arg-type]
+
+
+def resizable_keys(module: nn.Module) -> set[str]:
+    """State-dict keys whose shape a checkpoint may change: the integer coding tables of
+    entropy models (:class:`~semcom.entropy.tables.TableBuffersModule`), which take the
+    checkpoint's shape when loaded (a model saved after ``update()`` into a fresh one)."""
+    from semcom.entropy.tables import TableBuffersModule
+
+    keys = set()
+    for name, sub in module.named_modules():
+        if isinstance(sub, TableBuffersModule):
+            keys.update(f"{name}.{b}" if name else b for b in sub._table_buffers)
+    return keys
 
 
 def _cast(stored: Tensor, like: Tensor) -> Tensor:

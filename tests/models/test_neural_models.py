@@ -75,6 +75,8 @@ def test_forward_backward_gives_finite_nonzero_grads(name, channel):
         out = model(x, CHANNEL_FACTORIES[channel](), torch.tensor([0.0, 20.0]), torch.Generator().manual_seed(seed))
         assert out["x_hat"].shape == x.shape and torch.isfinite(out["x_hat"]).all()
         loss = mse_per_image(out["x_hat"], x).mean() + sum(v.float().mean() for v in out["aux"].values())
+        if hasattr(model, "aux_loss"):  # auxiliary parameters (a prior's quantiles) train on their own loss
+            loss = loss + model.aux_loss()
         loss.backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None, f"{name}: no gradient for {pname}"
