@@ -216,14 +216,23 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from semcom.codecs.files import QUAD_LIC_SUFFIX, compress_image
     from semcom.data.io import load_image
 
+    from semcom.registry import CODECS
+
     torch.set_num_threads(args.threads)
     image = load_image(args.image)
-    output = args.output or str(Path(args.image).with_suffix(
-        QUAD_LIC_SUFFIX if args.codec.startswith("quad_lic") else f".{args.codec}"))
+    learned = args.codec not in CODECS or args.codec == "quad_lic"  # a learned codec's file
+    output = args.output or str(Path(args.image).with_suffix(QUAD_LIC_SUFFIX if learned else f".{args.codec}"))
+    _refuse_overwriting(args.image, output)
     done = compress_image(image, output, args.codec, quality=args.quality, bpp=args.bpp)
     knob = "" if done.quality is None else f", quality {done.quality:g}"
     print(f"wrote {done.path}: {done.num_bytes:,} bytes, {done.bpp:.4f} bpp ({done.codec}{knob})")
     return 0
+
+
+def _refuse_overwriting(source: str, output: str) -> None:
+    """One clear error instead of writing over the file being read."""
+    if Path(output).resolve() == Path(source).resolve():
+        raise SemcomError(f"the output {output} is the input file: give another one with -o")
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
@@ -235,6 +244,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     image, decoder = decompress_file(args.file, model=args.model)
     output = args.output or str(Path(args.file).with_suffix(".png"))
+    _refuse_overwriting(args.file, output)
     save_image(image, output)
     print(f"wrote {output}: {image.shape[-1]}x{image.shape[-2]} (decoded with {decoder})")
     return 0

@@ -52,3 +52,11 @@ def sp_jscc() -> Recipe:
     from semcom.evaluation.sp_jscc_claims import sp_jscc_recipe
 
     return sp_jscc_recipe()
+
+
+@RECIPES.register("nuq")
+def nuq() -> Recipe:
+    """NUQ's claims on CIFAR-10 and Tiny-ImageNet: non-uniform vs uniform quantization, weighting ablation, overhead."""
+    from semcom.evaluation.nuq_claims import nuq_recipe
+
+    return nuq_recipe()

@@ -150,6 +150,9 @@ def load_built(path: str | Path, overrides: dict[str, Any] | None = None, kind: 
         raise CheckpointError(f"checkpoint {ckpt.path}: {registry.kind} {system!r} holds no weights")
     load_weights(built, model_state_of(ckpt), ckpt.path)
     apply_recorded_modes(built, ckpt.info, ckpt.path)
+    tables_ready = getattr(built, "tables_ready", None)
+    if found == "learned_codec" and callable(tables_ready) and not tables_ready():
+        built.update()  # a trainer's output: build the coding tables before anything codes with it
     return built.eval()
 
 

@@ -111,7 +111,9 @@ def test_bad_requests_are_one_line_errors(crop, tmp_path, capsys):
                  ["compress", str(crop), "--codec", "jpeg", "--quality", "50", "--bpp", "1"],
                  ["compress", str(crop), "--codec", "jpeg", "--bpp", "0.001"],
                  ["compress", str(crop), "--codec", "jpeg", "--quality", "500"],
-                 ["decompress", str(tmp_path / "missing.qlc")]):
+                 ["decompress", str(tmp_path / "missing.qlc")],
+                 ["compress", str(crop), "--codec", str(tmp_path / "no" / "checkpoint")],  # a path, no -o
+                 ["decompress", str(crop)]):  # would write the PNG over itself
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, (argv, err)

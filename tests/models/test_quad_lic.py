@@ -334,6 +334,7 @@ def test_the_trainer_runs_both_stages_and_the_codec_loads_the_result(tmp_path):
     assert read_checkpoint_meta(final)["info"]["kind"] == "learned_codec"
     built = build(str(final))  # the zoo routes it by its kind, to the learned codec models
     assert isinstance(built, QuadLIC) and built.config == codec.model(1).config
+    assert built.tables_ready() and built.decompress(built.compress(x)).shape == x.shape
 
 
 def test_the_shipped_config_parses():

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import copy
 import math
+import zlib
 from typing import Any, Sequence
 
 import torch
@@ -172,11 +173,13 @@ class QuadDeepSC(JSCCModel):
         return self.lic.aux_loss()
 
     def _z_prior(self) -> FactorizedPrior:
-        """The factorized prior that codes ``z``: the Quad-LIC's once :meth:`update` built
-        its tables, else a copy with tables of the current weights (rebuilt when they
-        change), so that coding never resizes the model's own buffers."""
+        """The factorized prior that codes ``z``: in eval mode the Quad-LIC's once
+        :meth:`update` built its tables; in training (where the prior's parameters move,
+        so tables loaded or built earlier are stale) and before :meth:`update`, a copy
+        with tables of the current weights (rebuilt when they change), so that coding
+        never resizes the model's own buffers."""
         prior = self.lic.hyper_prior
-        if prior._tables_ready():
+        if prior._tables_ready() and not self.training:
             return prior
         copy_ = self.__dict__.get("_z_prior_copy")
         stale = copy_ is None or copy_.quantiles.device != prior.quantiles.device or not all(
@@ -270,7 +273,8 @@ class QuadDeepSC(JSCCModel):
                 if z_bytes is not None:
                     hypers.append(self._z_prior().decompress(
                         [z_bytes], (height // HYPER_STRIDE, width // HYPER_STRIDE)))
-            except Exception as exc:  # corrupt bytes must fail the image, never the batch
+            except (SemcomError, OSError, ValueError, EOFError, zlib.error) as exc:
+                # corrupt bytes must fail the image, never the batch (a code bug still raises)
                 raise SemcomError(f"quad_deepsc side information does not parse: {exc}") from None
         side: dict[str, Any] = {"rate_index": torch.stack(maps).to(device)}
         if self.send_hyperprior:
