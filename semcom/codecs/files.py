@@ -97,7 +97,7 @@ def compress_image(image: Tensor, output: str | Path, codec: str = "jpeg", quali
         else:
             chosen = coder.knob.check(quality) if quality is not None else default_quality(coder)
             encoded = coder.encode(image, chosen)
-        data = _file_bytes(coder, encoded)
+        data = file_bytes(coder, encoded)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
@@ -112,7 +112,7 @@ def default_quality(coder: ImageCodec) -> float:
     return knob.check(int(round(value)) if knob.integer else value)
 
 
-def _file_bytes(coder: ImageCodec, encoded: bytes) -> bytes:
+def file_bytes(coder: ImageCodec, encoded: bytes) -> bytes:
     """The standalone file of ``encoded``: the bare bitstream (the ladder codec's point
     index dropped: the Quad-LIC file names its own model)."""
     bare = coder.unwrap(encoded)
@@ -171,4 +171,5 @@ def _decode_with_pillow(file: Path) -> Tensor:
                          "reads (HEVC and VVC streams decode through the digital link's codecs)") from None
 
 
-__all__ = ["QUAD_LIC_SUFFIX", "CompressedFile", "compress_image", "decompress_file", "default_quality"]
+__all__ = ["QUAD_LIC_SUFFIX", "CompressedFile", "compress_image", "decompress_file", "default_quality",
+           "file_bytes"]

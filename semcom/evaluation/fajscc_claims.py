@@ -23,13 +23,20 @@ can leave out the (slow) digital baseline.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
 from semcom.errors import SemcomError
+from semcom.evaluation.report import as_number as _num
+from semcom.evaluation.report import format_number as _fmt
+from semcom.evaluation.report import is_path as _is_path
+from semcom.evaluation.report import new_figure as _figure
+from semcom.evaluation.report import plot_link as _plot_link
+from semcom.evaluation.report import save_figure as _save
+from semcom.evaluation.report import sweep_systems as _sweep_systems
+from semcom.evaluation.report import write_csv as _write_csv
 from semcom.evaluation.reproduce import Evaluation, Recipe
 
 #: the image whose encoding + decoding is counted (one Kodak image, batch 1)
@@ -52,76 +59,13 @@ DIGITAL_INDEX = 3  # in fajscc_snr.yaml
 
 
 # ------------------------------------------------------------------------ helpers
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None or value == "":
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
 def _settings(row: dict[str, Any]) -> dict[str, Any]:
     """A row's run-time settings (``run.NAME`` columns; automatic ones left out)."""
     return {k[4:]: v for k, v in row.items() if k.startswith("run.") and v != "auto"}
 
 
-def _sweep_systems(out_dir: Path | None) -> list[dict[str, Any]]:
-    """The system specs of the sweep that wrote ``out_dir`` (from its ``results.json``;
-    ``[]`` without one)."""
-    from semcom.evaluation.results import read_results
-
-    path = None if out_dir is None else Path(out_dir) / "results.json"
-    if path is None or not path.is_file():
-        return []
-    return list((read_results(path).get("config") or {}).get("systems") or [])
-
-
 def _snrs(rows: Sequence[dict[str, Any]]) -> list[float]:
     return sorted({float(r["snr_db"]) for r in rows})
-
-
-def _figure(title: str) -> tuple[Any, Any]:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.5, 4.8), dpi=120)
-    ax = fig.add_subplot(1, 1, 1)
-    ax.grid(True, alpha=0.3)
-    fig.suptitle(title, fontsize=10)
-    return fig, ax
-
-
-def _save(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_ylabel(ylabel, fontsize=9)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False)
-    FigureCanvasAgg(fig)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", bbox_inches="tight")
-    return path
-
-
-def _plot_link(path: Path, existed: bool) -> str:
-    """The README link of a plot a table maker wrote (``FOLDER/NAME.png``, relative to the
-    recipe's README); empty when the file was there before, as the recipe links the
-    sweep folder's PNGs it finds before the tables are made."""
-    return "" if existed else f"\n\n![{path.name}]({path.parent.name}/{path.name})"
-
-
-def _write_csv(path: Path, table: list[dict[str, Any]]) -> None:
-    from semcom.evaluation.results import write_table
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_table(path, table)
 
 
 def _title(rows: Sequence[dict[str, Any]], what: str) -> str:
@@ -166,7 +110,7 @@ def encoder_decoder_macs(model: Any, settings: dict[str, Any] | None = None,
     return macs_enc, macs_dec
 
 
-def _spec_of(row: dict[str, Any], systems: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def spec_of_row(row: dict[str, Any], systems: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The single-model spec (no ``run``) a row's system was built from: the sweep's spec
     (of ``systems``) of that source, else the zoo name or checkpoint path of ``row["source"]``."""
     from semcom.evaluation.systems import expand_system_spec
@@ -205,7 +149,7 @@ def add_macs(rows: Sequence[dict[str, Any]], shape: Sequence[int] = MACS_SHAPE,
                 counted[key] = None
             else:
                 if (row["system"], source) not in models:
-                    models[(row["system"], source)] = build_link(_spec_of(row, systems), "cpu")
+                    models[(row["system"], source)] = build_link(spec_of_row(row, systems), "cpu")
                 model = models[(row["system"], source)]
                 ok = all(hasattr(model, a) for a in ("encode", "decode", "receive", "resolve_settings"))
                 counted[key] = encoder_decoder_macs(model, settings, shape) if ok else None
@@ -468,12 +412,6 @@ def snr_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 # ------------------------------------------------------------------------- recipe
-def _is_path(value: str) -> bool:
-    text = str(value)
-    return "/" in text or "\\" in text or text.endswith((".json", ".safetensors")) or \
-        Path(text).with_suffix(".json").exists() or Path(text + ".json").exists()
-
-
 def model_overrides(index: int, model: str | Path) -> tuple[str, ...]:
     """``--set`` overrides making ``systems.INDEX`` the given model: a checkpoint path
     (``NAME.json`` / ``NAME.safetensors`` / base path; made absolute) or a zoo name."""

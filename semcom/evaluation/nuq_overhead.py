@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from semcom.errors import SemcomError
-from semcom.evaluation.fajscc_claims import _fmt, _num, _write_csv
+from semcom.evaluation.report import format_number as _fmt, as_number as _num, write_csv as _write_csv
 
 SNR_DB = 10.0
 BUDGET_BITS = 8.0

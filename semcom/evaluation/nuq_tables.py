@@ -18,7 +18,12 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from semcom.evaluation.fajscc_claims import _fmt, _num, _plot_link, _write_csv
+from semcom.evaluation.report import (
+    as_number as _num,
+    format_number as _fmt,
+    plot_link as _plot_link,
+    write_csv as _write_csv,
+)
 
 METRICS = ("psnr", "ms_ssim", "lpips")
 LABELS = {"psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM", "lpips": "LPIPS"}
@@ -312,7 +317,7 @@ def weighting_table(rows: Sequence[dict[str, Any]], out_dir: Path | None = None)
 
 # --------------------------------------------------------------------- analog
 def _latent_channels(row: dict[str, Any], systems: Sequence[dict[str, Any]]) -> int | None:
-    from semcom.evaluation.fajscc_claims import _spec_of
+    from semcom.evaluation.fajscc_claims import spec_of_row as _spec_of
     from semcom.evaluation.systems import build_link
 
     try:
@@ -359,7 +364,7 @@ def analog_table(rows: Sequence[dict[str, Any]], out_dir: Path | None = None) ->
     channel uses per image (NUQ: payload + side information) and CBR, PSNR per SNR; then
     for each analog model the NUQ point nearest in channel uses, and how far apart they
     are. With ``out_dir``: ``analog.csv``."""
-    from semcom.evaluation.fajscc_claims import _sweep_systems
+    from semcom.evaluation.report import sweep_systems as _sweep_systems
 
     points = analog_points(rows, _sweep_systems(out_dir))
     snrs = _snrs(rows)

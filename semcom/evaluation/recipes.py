@@ -54,6 +54,14 @@ def sp_jscc() -> Recipe:
     return sp_jscc_recipe()
 
 
+@RECIPES.register("quad")
+def quad() -> Recipe:
+    """Quad-LIC RD and Quad-DeepSC vs VVC / HEVC / Quad-LIC + 5G LDPC on Kodak: ablations, robustness, latency."""
+    from semcom.evaluation.quad_claims import quad_recipe
+
+    return quad_recipe()
+
+
 @RECIPES.register("nuq")
 def nuq() -> Recipe:
     """NUQ's claims on CIFAR-10 and Tiny-ImageNet: non-uniform vs uniform quantization, weighting ablation, overhead."""

@@ -35,7 +35,14 @@ from typing import Any, Sequence
 
 import torch
 
-from semcom.evaluation.fajscc_claims import _figure, _fmt, _num, _save, _write_csv, model_overrides
+from semcom.evaluation.fajscc_claims import model_overrides
+from semcom.evaluation.report import (
+    as_number as _num,
+    format_number as _fmt,
+    new_figure as _figure,
+    save_figure as _save,
+    write_csv as _write_csv,
+)
 from semcom.evaluation.reproduce import Evaluation, Recipe
 
 CONFIGS = {"snr": "configs/eval/sp_jscc_snr.yaml", "cpp": "configs/eval/sp_jscc_cpp.yaml"}

@@ -116,7 +116,7 @@ def _overlap_note(message: str, column: str) -> str:
     return f"{column}: {message}"
 
 
-def _delta(fn: Any, column: str, anchor: list[tuple[float, float]], points: list[tuple[float, float]],
+def bd_delta(fn: Any, column: str, anchor: list[tuple[float, float]], points: list[tuple[float, float]],
            notes: list[str]) -> float | None:
     """One Bjontegaard delta; its errors and the package's overlap warnings go to ``notes``."""
     with warnings.catch_warnings(record=True) as caught:
@@ -180,8 +180,8 @@ def bd_table(rows: Sequence[dict[str, Any]], anchor: str, metric: str = "psnr",
         else:
             (ref,) = candidates.values()
             notes: list[str] = []
-            entry["bd_cbr_percent"] = _delta(bd_cbr, "bd_cbr_percent", ref, points, notes)
-            entry[f"bd_{metric}"] = _delta(bd_psnr, f"bd_{metric}", ref, points, notes)
+            entry["bd_cbr_percent"] = bd_delta(bd_cbr, "bd_cbr_percent", ref, points, notes)
+            entry[f"bd_{metric}"] = bd_delta(bd_psnr, f"bd_{metric}", ref, points, notes)
             entry["note"] = "; ".join(dict.fromkeys(notes))
         out.append(entry)
     return out
