@@ -40,14 +40,18 @@ def codecs() -> dict[str, ImageCodec]:
     for name in list_codecs():
         try:
             built[name] = create_codec(name, **FAST_SETTINGS.get(name, {}))
-        except MissingDependencyError:
-            pass
+        except MissingDependencyError as e:
+            MISSING[name] = "its trained weights are not in the zoo" if name == "quad_lic" else "not installed"
     return built
+
+
+#: why a codec could not be built (its package, or a learned codec's weights)
+MISSING: dict[str, str] = {}
 
 
 def get(codecs: dict[str, ImageCodec], name: str) -> ImageCodec:
     if name not in codecs:
-        pytest.skip(f"codec {name!r} is not installed")
+        pytest.skip(f"codec {name!r}: {MISSING.get(name, 'not installed')}")
     return codecs[name]
 
 
