@@ -40,7 +40,7 @@ def codecs() -> dict[str, ImageCodec]:
     for name in list_codecs():
         try:
             built[name] = create_codec(name, **FAST_SETTINGS.get(name, {}))
-        except MissingDependencyError as e:
+        except MissingDependencyError:
             MISSING[name] = "its trained weights are not in the zoo" if name == "quad_lic" else "not installed"
     return built
 
