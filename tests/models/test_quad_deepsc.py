@@ -245,3 +245,16 @@ def test_a_model_saved_with_its_coding_tables_loads_into_a_fresh_one(tmp_path):
     fresh = create_model("quad_deepsc", **QuadDeepSC.tiny_config())
     report = init_weights_from(fresh, str(base))
     assert not report.left_at_init and fresh.lic.tables_ready()
+
+
+def test_the_rate_estimate_counts_no_unit_longer_than_the_longest_rate(model):
+    x = _x(1)
+    enc = _encode(model, x, eta=10000.0)  # every unit at L_max
+    sent = int(enc.mask.sum())
+    longest = int(model.rates.values(model.mode["rate_set"]).max())
+    units = enc.side["rate_index"].numel()
+    assert sent == units * longest // 2
+    with torch.no_grad():
+        bits_z = model._lic_transmitter(x)["bits_z"] if model.send_hyperprior else torch.zeros(1)
+    estimate = float(enc.aux["rate"]) / model.rate_weight * 3 * 64 * 64
+    assert estimate == pytest.approx(sent + float(model._uses_per_bit() * bits_z.sum()), rel=1e-4)

@@ -32,7 +32,7 @@ Where the paper is silent, or ambiguous, this module chooses:
 * loss terms: ``forward`` returns ``reconstructions["lic"] = synthesis(y_hat)`` (the
   anchor ``d(x, x_LIC)`` of eq. 16, computed at the transmitter, where ``y_hat`` is;
   training only) and ``aux["rate"] = rate_weight * R / (3 H W)``, with ``R =
-  eta/2 * bits(y) + u * bits(z)`` the differentiable estimate of an image's channel
+  sum_i min(eta * b_i, L_max) / 2 + u * bits(z)`` the differentiable estimate of an image's channel
   uses (``u``: channel uses per bit of the side-information PHY), ``H x W`` the padded
   size: ``rate_weight`` times an estimated CBR;
 * in eval mode the LIC part always rounds (the ``quantize`` mode is a training proxy).
@@ -237,7 +237,8 @@ class QuadDeepSC(JSCCModel):
         scale = self.eta if eta in (None, AUTO) else _number("eta", eta)
         which = self.mode["rate_set"]
         lic = self._lic_transmitter(images)
-        rate_index = self.rates.match(self.layout.unit_sums(lic["bits_y"].detach()), scale, which)
+        unit_bits = self.layout.unit_sums(lic["bits_y"])  # (B, S, h, w), with the rate's gradient
+        rate_index = self.rates.match(unit_bits.detach(), scale, which)
         full_index = self.rates.full_index(which, images.device)[rate_index]
         units = [self.layout.gather(lic["y"], t) for t in range(self.layout.num_steps)]
         values, _ = self.feature_encoder(units, full_index)  # (B, S, L, h, w)
@@ -252,7 +253,9 @@ class QuadDeepSC(JSCCModel):
         side_bits = [pack_side(z_parts[i], encode_rate_map(rate_index[i])) for i in range(b)]
         bits_y = lic["bits_y"].sum(dim=(1, 2, 3))
         bits_z = lic["bits_z"] if self.send_hyperprior else torch.zeros_like(bits_y)
-        uses = 0.5 * scale * bits_y + self._uses_per_bit() * bits_z
+        longest = float(self.rates.values(which).max())  # no unit sends more than L_max reals
+        reals = (scale * unit_bits).clamp(max=longest).sum(dim=(1, 2, 3))
+        uses = 0.5 * reals + self._uses_per_bit() * bits_z
         cbr = uses / (3.0 * images.shape[-2] * images.shape[-1])
         return Encoded(symbols=symbols, mask=mask, side=side, side_bits=side_bits,
                        aux={"rate": self.rate_weight * cbr.mean()},
