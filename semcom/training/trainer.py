@@ -7,7 +7,8 @@ validates and checkpoints periodically, and writes
 * ``out_dir/last.{safetensors,json}``: the full training state (see :mod:`.state`), every
   ``ckpt_every`` steps and at the end;
 * ``out_dir/final.{safetensors,json}``: the trained model alone, loadable with
-  :func:`semcom.models.load_model`;
+  :func:`semcom.models.load_model` (a model with entropy coding tables, one that has
+  ``tables_ready`` and ``update``, gets them built from its final weights first);
 * ``out_dir/metrics.jsonl``: one JSON object per log line (``"kind": "train"`` or ``"val"``);
 * ``out_dir/config.yaml``: the resolved config;
 * ``out_dir/.lock`` while it runs (:mod:`.lock`): a second run on the folder fails.
@@ -400,6 +401,8 @@ class Trainer:
             bar.close()
 
         if ctx.is_main:
+            if callable(getattr(model, "tables_ready", None)) and callable(getattr(model, "update", None)):
+                model.update()  # entropy models: the final weights ship with their coding tables
             save_model(model, out_dir / FINAL, info=self._final_info(ctx, last_val, optimizers))
         ctx.barrier()
         self._say(ctx, None, f"wrote {out_dir / FINAL}.safetensors")

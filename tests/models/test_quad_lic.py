@@ -332,6 +332,9 @@ def test_the_trainer_runs_both_stages_and_the_codec_loads_the_result(tmp_path):
     from semcom.zoo.checkpoint import read_checkpoint_meta
 
     assert read_checkpoint_meta(final)["info"]["kind"] == "learned_codec"
+    from semcom.zoo.checkpoint import load_checkpoint
+
+    assert load_checkpoint(final).tensors["gaussian.cdf_counts"].numel() > 0  # shipped with its tables
     built = build(str(final))  # the zoo routes it by its kind, to the learned codec models
     assert isinstance(built, QuadLIC) and built.config == codec.model(1).config
     assert built.tables_ready() and built.decompress(built.compress(x)).shape == x.shape

@@ -168,6 +168,10 @@ class QuadDeepSC(JSCCModel):
         self.lic.update()
         return self
 
+    def tables_ready(self) -> bool:
+        """Whether the Quad-LIC's coding tables are built (or loaded)."""
+        return self.lic.tables_ready()
+
     def aux_loss(self) -> Tensor:
         """The factorized prior's quantile loss (the config's ``aux_optimizer``)."""
         return self.lic.aux_loss()
