@@ -27,6 +27,8 @@ from semcom.codecs.base import CHECKSUM_BYTES, CodecError, ImageCodec
 
 #: extension of Quad-LIC files written by ``semcom compress``
 QUAD_LIC_SUFFIX = ".qlc"
+#: the ladder codec's leading byte (its point index), which the standalone file drops
+LADDER_INDEX_BYTES = 1
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,9 @@ def compress_image(image: Tensor, output: str | Path, codec: str = "jpeg", quali
         data, chosen = model.compress(image), None  # type: ignore[attr-defined]
     else:
         coder: ImageCodec = CODECS.create(codec)
-        if bpp is not None:  # the file leaves out the link's CRC-32: the budget does too
-            fit = coder.fit(image, max_bytes=int(bpp * pixels // 8) + CHECKSUM_BYTES)
+        if bpp is not None:  # the file leaves out the link's CRC-32 (and the ladder's index byte)
+            dropped = CHECKSUM_BYTES + (LADDER_INDEX_BYTES if coder.name == "quad_lic" else 0)
+            fit = coder.fit(image, max_bytes=int(bpp * pixels // 8) + dropped)
             if fit is None:
                 raise CodecError(f"{codec}: no quality fits {bpp:g} bpp on this {image.shape[-1]}x"
                                  f"{image.shape[-2]} image")
@@ -116,7 +119,7 @@ def file_bytes(coder: ImageCodec, encoded: bytes) -> bytes:
     """The standalone file of ``encoded``: the bare bitstream (the ladder codec's point
     index dropped: the Quad-LIC file names its own model)."""
     bare = coder.unwrap(encoded)
-    return bare[1:] if coder.name == "quad_lic" else bare
+    return bare[LADDER_INDEX_BYTES:] if coder.name == "quad_lic" else bare
 
 
 def decompress_file(path: str | Path, model: str | None = None) -> tuple[Tensor, str]:
