@@ -44,11 +44,12 @@ class CompressedFile:
 
 
 def _learned_model(source: str) -> object | None:
-    """The learned codec model a zoo name or checkpoint path holds, or None if ``source``
-    names no learned-codec checkpoint."""
-    from semcom.models.quad.checkpoints import load_quad_lic, resolve_checkpoint
+    """The learned codec model (any of :data:`~semcom.registry.CODEC_MODELS`) a zoo name
+    or checkpoint path holds, coding tables built, or None if ``source`` names no
+    checkpoint."""
+    from semcom.models.quad.checkpoints import resolve_checkpoint
     from semcom.zoo.checkpoint import read_checkpoint_meta
-    from semcom.zoo.pretrained import checkpoint_kind
+    from semcom.zoo.pretrained import checkpoint_kind, load_built
 
     path = resolve_checkpoint(source)
     if path is None:
@@ -56,7 +57,10 @@ def _learned_model(source: str) -> object | None:
     meta = read_checkpoint_meta(path)
     if checkpoint_kind(meta) != "learned_codec":
         raise CodecError(f"{source!r} is a {checkpoint_kind(meta)} checkpoint, not a learned codec")
-    return load_quad_lic(path)
+    model = load_built(path, kind="learned_codec")
+    if not (callable(getattr(model, "compress", None)) and callable(getattr(model, "decompress", None))):
+        raise CodecError(f"{source!r}: learned codec {meta['system']!r} has no compress/decompress")
+    return model
 
 
 def compress_image(image: Tensor, output: str | Path, codec: str = "jpeg", quality: float | None = None,
@@ -145,7 +149,7 @@ def decompress_file(path: str | Path, model: str | None = None) -> tuple[Tensor,
     if data[:len(MAGIC)] != MAGIC:
         return _decode_with_pillow(file), "pillow"
     from semcom.entropy import BitstreamError
-    from semcom.models.quad.checkpoints import find_by_model_id, load_quad_lic
+    from semcom.models.quad.checkpoints import find_by_model_id
 
     try:
         model_id = parse_header(data)[2]

@@ -317,11 +317,11 @@ def weighting_table(rows: Sequence[dict[str, Any]], out_dir: Path | None = None)
 
 # --------------------------------------------------------------------- analog
 def _latent_channels(row: dict[str, Any], systems: Sequence[dict[str, Any]]) -> int | None:
-    from semcom.evaluation.fajscc_claims import spec_of_row as _spec_of
+    from semcom.evaluation.fajscc_claims import spec_of_row
     from semcom.evaluation.systems import build_link
 
     try:
-        return int(getattr(build_link(_spec_of(row, systems), "cpu"), "latent_channels"))
+        return int(getattr(build_link(spec_of_row(row, systems), "cpu"), "latent_channels"))
     except Exception:  # noqa: BLE001 - the split is a nicety; the measured total stays
         return None
 
@@ -364,9 +364,9 @@ def analog_table(rows: Sequence[dict[str, Any]], out_dir: Path | None = None) ->
     channel uses per image (NUQ: payload + side information) and CBR, PSNR per SNR; then
     for each analog model the NUQ point nearest in channel uses, and how far apart they
     are. With ``out_dir``: ``analog.csv``."""
-    from semcom.evaluation.report import sweep_systems as _sweep_systems
+    from semcom.evaluation.report import sweep_systems
 
-    points = analog_points(rows, _sweep_systems(out_dir))
+    points = analog_points(rows, sweep_systems(out_dir))
     snrs = _snrs(rows)
     text = ["Channel uses per 32x32 image (mean, measured) and PSNR (dB) at SNR, AWGN\n",
             "| system | channel uses | of which payload / side info | CBR | "

@@ -79,14 +79,14 @@ class CodecLink(Link):
 
     def _transmit(self, images: Tensor, channel: Any, snr_db: Any, generator: torch.Generator | None,
                   settings: Any) -> TransmitResult:
-        from semcom.codecs.files import default_quality, file_bytes as _file_bytes
+        from semcom.codecs.files import default_quality, file_bytes
 
         quality = settings["quality"]
         quality = default_quality(self.codec) if quality in (None, AUTO) else self.codec.knob.check(quality)
         out, bits = [], []
         for image in images:
             data = self.codec.encode(image, quality)
-            bits.append(8 * len(_file_bytes(self.codec, data)))
+            bits.append(8 * len(file_bytes(self.codec, data)))
             out.append(self.codec.decode(data).to(images.dtype))
         return TransmitResult.build(torch.stack(out), bits, quality=float(quality))
 
@@ -165,7 +165,7 @@ def bd_rates(points: Sequence[dict[str, Any]], anchors: Sequence[str]) -> list[d
         ``codec``, ``anchor``, ``metric``, ``points``, ``bd_rate_percent`` (None: n/a)
         and ``note`` (why it is n/a, or a short overlap) per codec, anchor and metric.
     """
-    from semcom.evaluation.tables import bd_delta as _delta
+    from semcom.evaluation.tables import bd_delta
     from semcom.metrics.bdrate import bd_rate
 
     curves: dict[str, list[dict[str, Any]]] = {}
@@ -185,7 +185,7 @@ def bd_rates(points: Sequence[dict[str, Any]], anchors: Sequence[str]) -> list[d
                     entry["note"] = f"anchor {anchor} was not measured"
                 else:
                     notes: list[str] = []
-                    entry["bd_rate_percent"] = _delta(bd_rate, "bd_rate", ref, own, notes)
+                    entry["bd_rate_percent"] = bd_delta(bd_rate, "bd_rate", ref, own, notes)
                     entry["note"] = "; ".join(dict.fromkeys(notes))
                 out.append(entry)
     return out
@@ -193,15 +193,15 @@ def bd_rates(points: Sequence[dict[str, Any]], anchors: Sequence[str]) -> list[d
 
 # -------------------------------------------------------------------------- table
 def _plot(points: Sequence[dict[str, Any]], metric: str, ylabel: str, path: Path, title: str) -> Path:
-    from semcom.evaluation.report import new_figure as _figure, save_figure as _save
+    from semcom.evaluation.report import new_figure, save_figure
 
-    fig, ax = _figure(title)
+    fig, ax = new_figure(title)
     for i, codec in enumerate(dict.fromkeys(p["codec"] for p in points)):
         mine = sorted((p for p in points if p["codec"] == codec and p.get(metric) is not None),
                       key=lambda p: p["bpp"])
         ax.plot([p["bpp"] for p in mine], [p[metric] for p in mine], marker="os^Dv*PX"[i % 8], markersize=4,
                 color=f"C{i % 10}", label=codec, linestyle="-" if len(mine) > 1 else "none")
-    return _save(fig, ax, path, "bpp (bits of the file per pixel)", ylabel)
+    return save_figure(fig, ax, path, "bpp (bits of the file per pixel)", ylabel)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
