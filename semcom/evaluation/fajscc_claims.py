@@ -217,6 +217,7 @@ def macs_table(rows: Sequence[dict[str, Any]], shape: Sequence[int] = MACS_SHAPE
             else:
                 names = " / ".join(dict.fromkeys(p["system"] for p in tunable))
                 notes.append(f"- {s:g} dB: no {names} point reaches {other['system']} ({ref:.2f} dB)")
+    notes += macs_claim(points)
     text = "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "")
     out = None if out_dir is None else Path(out_dir)
     if out is not None and points:
@@ -403,12 +404,63 @@ def snr_pivot(rows: Sequence[dict[str, Any]], metric: str = "psnr", digits: int 
     return "\n".join(out).rstrip()
 
 
+def macs_claim(points: Sequence[dict[str, Any]], rho: float = 0.5) -> list[str]:
+    """The paper's claim on computation as a verdict line: each tunable system at
+    ``rho_enc = rho_dec = rho`` against each fixed one (e.g. SwinJSCC), by total MACs."""
+    lines = []
+    fixed = [p for p in points if p["rho_enc"] is None and p["gmacs"] is not None]
+    at_rho = [p for p in points if p["rho_enc"] == rho and p["rho_dec"] == rho and p["gmacs"] is not None]
+    for mine in at_rho:
+        for other in fixed:
+            holds = mine["gmacs"] < other["gmacs"]
+            lines.append(f"- claim *{mine['system']} at rho {rho:g} uses fewer MACs than {other['system']}*: "
+                         f"{'holds' if holds else 'does not hold'} ({mine['gmacs']:.3f} vs {other['gmacs']:.3f} "
+                         f"GMACs; the paper: about 10 vs 20 G)")
+    return lines
+
+
+#: part (c)'s claims: (other system's label in fajscc_snr.yaml, SNRs it is about (None:
+#: all), wording); FAJSCC (label :data:`SNR_SUBJECT`) must be at least as good / better
+SNR_SUBJECT = "FAJSCC"
+SNR_CLAIMS: tuple[tuple[str, tuple[float, ...] | None, str], ...] = (
+    ("SwinJSCC", None, "is not worse in PSNR than SwinJSCC at any SNR"),
+    ("HEVC+5G LDPC", (1.0, 4.0, 7.0), "beats HEVC intra + 5G LDPC at 1, 4 and 7 dB"),
+    ("ADJSCC", None, "beats the shipped ADJSCC at every SNR"),
+)
+
+
+def snr_claims(rows: Sequence[dict[str, Any]], subject: str = SNR_SUBJECT) -> list[str]:
+    """Verdict lines for :data:`SNR_CLAIMS` from part (c)'s rows (PSNR, first channel):
+    ``holds`` / ``does not hold`` with the PSNR differences (subject minus other, dB), or
+    why a claim could not be judged (a system or an SNR not measured)."""
+    def psnr(system: str) -> dict[float, float]:
+        return {float(r["snr_db"]): v for r in rows if r["system"] == system
+                and (v := _num(r.get("psnr"))) is not None}
+
+    mine = psnr(subject)
+    lines = []
+    for other, snrs, wording in SNR_CLAIMS:
+        theirs = psnr(other)
+        wanted = sorted(theirs) if snrs is None else list(snrs)
+        if not mine or not theirs or any(s not in mine or s not in theirs for s in wanted):
+            lines.append(f"- claim *{subject} {wording}*: not judged ({other} or some SNR not measured)")
+            continue
+        deltas = {s: mine[s] - theirs[s] for s in wanted}
+        strict = other != "SwinJSCC"  # "not worse" allows a tie, "beats" does not
+        holds = all(d > 0 if strict else d >= 0 for d in deltas.values())
+        detail = ", ".join(f"{s:g} dB {d:+.2f}" for s, d in deltas.items())
+        lines.append(f"- claim *{subject} {wording}*: {'holds' if holds else 'does not hold'} "
+                     f"(PSNR difference: {detail})")
+    return lines
+
+
 def snr_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Markdown of part (c): PSNR (dB) and MS-SSIM pivots (rows SNR, columns system)."""
+    """Markdown of part (c): PSNR (dB) and MS-SSIM pivots (rows SNR, columns system) and
+    the verdicts of :func:`snr_claims`."""
     text = snr_pivot(rows, "psnr")
     if any(_num(r.get("ms_ssim")) is not None for r in rows):
         text += "\n\n" + snr_pivot(rows, "ms_ssim", digits=4)
-    return text
+    return text + "\n\n" + "\n".join(snr_claims(rows))
 
 
 # ------------------------------------------------------------------------- recipe

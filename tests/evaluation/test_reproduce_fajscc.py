@@ -14,8 +14,8 @@ from PIL import Image
 from semcom.cli import main as cli_main
 from semcom.errors import SemcomError
 from semcom.evaluation.config import EvalConfig
-from semcom.evaluation.fajscc_claims import (CONFIGS, encoder_decoder_macs, fajscc_recipe, point_curves,
-                                             rho_summary)
+from semcom.evaluation.fajscc_claims import (CONFIGS, encoder_decoder_macs, fajscc_recipe, macs_claim,
+                                             point_curves, rho_summary, snr_claims)
 from semcom.evaluation.reproduce import RECIPES, repo_path
 from semcom.evaluation.sweep import run_sweep
 from semcom.models import save_model
@@ -249,3 +249,30 @@ def test_points_run_errors_before_any_transmission(knob_link, tiny_images):
         run_sweep(_sweep(knob_link, [{"shfit": 1}]), images=tiny_images, progress=False, write=False)
     with pytest.raises(SemcomError, match="knob"):
         run_sweep(_sweep(knob_link, [{"shift": 99}]), images=tiny_images, progress=False, write=False)
+
+
+def _snr_rows(psnr: dict[str, list[float]]) -> list[dict]:
+    return [{"system": system, "snr_db": snr, "psnr": value, "channel": "awgn"}
+            for system, values in psnr.items() for snr, value in zip([1, 4, 7, 10, 13], values)]
+
+
+def test_snr_claims_judge_each_claim_on_its_own_snrs():
+    rows = _snr_rows({"FAJSCC": [24, 25, 26, 27, 28], "SwinJSCC": [24, 25, 26.5, 27, 27],
+                      "ADJSCC": [22, 23, 24, 25, 26], "HEVC+5G LDPC": [0, 20, 25.9, 30, 31]})
+    swin, hevc, adjscc = snr_claims(rows)
+    assert "SwinJSCC" in swin and "does not hold" in swin and "7 dB -0.50" in swin
+    assert "HEVC" in hevc and ": holds" in hevc and "10 dB" not in hevc  # 10 and 13 dB are not claimed
+    assert "ADJSCC" in adjscc and ": holds" in adjscc and "13 dB +2.00" in adjscc
+    tie = snr_claims(_snr_rows({"FAJSCC": [1] * 5, "SwinJSCC": [1] * 5, "ADJSCC": [1] * 5}))
+    assert ": holds" in tie[0] and "does not hold" in tie[2]  # "not worse" allows a tie, "beats" does not
+    assert "not judged" in tie[1]
+
+
+def test_macs_claim_compares_rho_half_with_the_fixed_systems():
+    points = [{"system": "FAJSCC", "rho_enc": 0.5, "rho_dec": 0.5, "gmacs": 14.4},
+              {"system": "FAJSCC", "rho_enc": 1.0, "rho_dec": 1.0, "gmacs": 17.6},
+              {"system": "SwinJSCC", "rho_enc": None, "rho_dec": None, "gmacs": 21.0}]
+    (line,) = macs_claim(points)
+    assert ": holds" in line and "14.400 vs 21.000" in line
+    points[2]["gmacs"] = 14.0
+    assert "does not hold" in macs_claim(points)[0]
