@@ -13,7 +13,8 @@ import torch
 from semcom.cli import main as cli_main
 from semcom.evaluation.config import EvalConfig
 from semcom.evaluation.reproduce import RECIPES, repo_path
-from semcom.evaluation.sp_jscc_claims import CONFIGS, METRICS, REALIZATIONS, _config, claims, summarize
+from semcom.evaluation.sp_jscc_claims import (CONFIGS, METRICS, REALIZATIONS, _config, _metric_tables, claims,
+                                              summarize)
 from semcom.models import save_model
 from semcom.models.arjscc import ARJSCC
 from semcom.semantics.classifier import Cifar10ResNet
@@ -35,11 +36,14 @@ def test_training_config_loads(which):
     stages = stage_configs(_read(repo_path(TRAIN[which])))
     assert [name for name, _ in stages] == ["lr5e-4", "lr5e-5", "finetune"]
     cfgs = [config_from_dict(raw) for _, raw in stages]
-    assert [c.steps for c in cfgs] == [900, 900, 600]  # the 3:3:2 proportions of 150/150/100 epochs
+    assert [c.steps for c in cfgs] == [2000, 300, 100]  # the reduced budget, most of it at lr 5e-4
     assert [c.optimizer.lr for c in cfgs] == [5e-4, 5e-5, 1e-5]
     assert all(c.optimizer.betas == (0.5, 0.999) and c.batch_size == 128 for c in cfgs)
+    seen = sum(c.steps for c in cfgs) * 128 / 50_000  # epochs of the reduced run
+    # stage 1 at the reduced run's place in the authors' schedule, the later stages at
+    # their full-schedule mid-epochs (the policy hardens before it is frozen)
     assert [c.modes["temperature"] for c in cfgs] == pytest.approx(
-        [5 * math.exp(-0.015 * e) for e in (75, 225, 350)], rel=0.01)
+        [5 * math.exp(-0.015 * e) for e in (seen / 2, 225, 350)], rel=0.01)
     assert cfgs[0].freeze == [] and cfgs[2].freeze == ["policy.*", "source_encoder.*"]
     assert cfgs[1].init_from == "previous" and cfgs[2].init_from == "previous"
     assert cfgs[0].snr_db.range == (0, 20) and cfgs[0].data.name == "cifar10-jpeg" and cfgs[0].data.hflip
@@ -99,6 +103,24 @@ def test_summary_spread_and_paired_claims():
     (c,) = claims(summary, runs, True)
     assert c["d_accuracy"] == pytest.approx(1.5) and c["d_accuracy_std"] == pytest.approx(0.5)
     assert c["d_psnr"] == pytest.approx(-0.15)
+
+
+def test_cpp_table_rows_pair_forced_groups_with_the_digital_budget_of_equal_channel_uses():
+    # groups g: (4 + g) / 48 of symbols plus the charged side-information byte, 1/96
+    rows = [{"system": s, "cbr_requested": None, "run.groups": g, "channel": "awgn", "snr_db": 5.0,
+             "cbr": (4 + g) / 48 + 1 / 96, "psnr": 20.0 + g + (s == "SP-JSCC")} for s in ("AR-JSCC", "SP-JSCC")
+            for g in range(5)]
+    cfg = EvalConfig.load(repo_path(CONFIGS["cpp"]))
+    budgets = cfg.systems[2]["cbr"]
+    rows += [{"system": "BPG+LDPC", "cbr_requested": eval(str(c)), "run.groups": None, "channel": "awgn",
+              "snr_db": 5.0, "cbr": eval(str(c)) * 0.97, "psnr": 10.0 + i} for i, c in enumerate(budgets)]
+    table = _metric_tables(summarize([rows]), True, None)
+    body = [line for line in table.splitlines() if line.startswith("| 0.")]
+    assert len(body) == 5  # one row per budget: every model and the baseline share it
+    for g, line in enumerate(body):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0].endswith(f"; {g})")
+        assert cells[1:] == [f"{20 + g:.2f} ± 0.00", f"{21 + g:.2f} ± 0.00", f"{10 + g:.2f} ± 0.00"]
 
 
 # ------------------------------------------------------------------ the recipe
