@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from semcom.cli import main as cli_main
+from semcom.conventions import parse_cbr
 from semcom.evaluation.config import EvalConfig
 from semcom.evaluation.reproduce import RECIPES, repo_path
 from semcom.evaluation.sp_jscc_claims import (CONFIGS, METRICS, REALIZATIONS, _config, _metric_tables, claims,
@@ -112,8 +113,8 @@ def test_cpp_table_rows_pair_forced_groups_with_the_digital_budget_of_equal_chan
             for g in range(5)]
     cfg = EvalConfig.load(repo_path(CONFIGS["cpp"]))
     budgets = cfg.systems[2]["cbr"]
-    rows += [{"system": "BPG+LDPC", "cbr_requested": eval(str(c)), "run.groups": None, "channel": "awgn",
-              "snr_db": 5.0, "cbr": eval(str(c)) * 0.97, "psnr": 10.0 + i} for i, c in enumerate(budgets)]
+    rows += [{"system": "BPG+LDPC", "cbr_requested": parse_cbr(c), "run.groups": None, "channel": "awgn",
+              "snr_db": 5.0, "cbr": parse_cbr(c) * 0.97, "psnr": 10.0 + i} for i, c in enumerate(budgets)]
     table = _metric_tables(summarize([rows]), True, None)
     body = [line for line in table.splitlines() if line.startswith("| 0.")]
     assert len(body) == 5  # one row per budget: every model and the baseline share it
