@@ -163,6 +163,8 @@ def test_missing_nuq_model_is_noted_and_fails_with_one_clear_error():
         pytest.skip(f"{NUQ_ZOO} is in the zoo")
     recipe = nuq_recipe(analog_models=())
     assert f"NUQ model `{NUQ_ZOO}` not in the zoo yet" in recipe.description
+    if not recipe.evaluations:  # the recipe leaves out parts whose data is missing
+        pytest.skip("the CIFAR-10 data of ../shared is not beside this checkout")
     cfg = EvalConfig.load(repo_path(recipe.evaluations[0].config), recipe.evaluations[0].overrides)
     with pytest.raises(SemcomError, match=NUQ_ZOO):
         build_systems(cfg.systems[:1])
