@@ -187,7 +187,27 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
                           "command": f"semcom train {config} " + " ".join(f"--set {s}" for s in train_sets),
                           "seconds": time.perf_counter() - t0})
         configs = load(trained)
-    sections = []
+    sections: list[str] = []
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    command = "semcom " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    def write_report() -> None:
+        """README and manifest of the steps done so far (rewritten after each step, so an
+        interrupted run keeps what it measured; ``complete`` says whether all ran)."""
+        manifest = {"recipe": recipe.name, "command": command, "limit": limit, "train": train,
+                    "overrides": list(overrides), "versions": versions(), "created": created,
+                    "complete": len(sections) == len(configs), "steps": steps}
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        v = manifest["versions"]
+        pending = [ev.name for ev in recipe.evaluations[len(sections):]]
+        status = "" if not pending else (f"**Incomplete:** {', '.join(pending)} not run yet (or interrupted).\n\n")
+        (root / "README.md").write_text(
+            f"# {recipe.name}\n\n{recipe.description}\n\n{status}Command: `{command}` "
+            f"({created}; semcom {v['semcom']}, torch {v['torch']}, Python {v['python']}, "
+            f"{v['platform']}). Every step's command, config and seed: `manifest.json`.\n\n"
+            + "\n\n".join(sections) + "\n")
+
     for i, (ev, cfg) in enumerate(zip(recipe.evaluations, configs)):
         t0 = time.perf_counter()
         rows = run_sweep(cfg, progress=progress, write=True)
@@ -200,17 +220,9 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
         sections.append(f"## {ev.name}\n\n{rows[0]['images'] if rows else 0} images, seed {cfg.seed}, "
                         f"`{steps[-1]['command']}`\n\n{make_table(ev.table, rows, out_dir)}\n\n"
                         + "\n".join(f"![{p}]({ev.name}/{p})" for p in plots))
-    manifest = {"recipe": recipe.name, "command": "semcom " + " ".join(argv if argv is not None else sys.argv[1:]),
-                "limit": limit, "train": train, "overrides": list(overrides), "versions": versions(),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "steps": steps}
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    v = manifest["versions"]
-    (root / "README.md").write_text(
-        f"# {recipe.name}\n\n{recipe.description}\n\nCommand: `{manifest['command']}` "
-        f"({manifest['created']}; semcom {v['semcom']}, torch {v['torch']}, Python {v['python']}, "
-        f"{v['platform']}). Every step's command, config and seed: `manifest.json`.\n\n"
-        + "\n\n".join(sections) + "\n")
+        write_report()
+    if not sections:
+        write_report()
     return root
 
 

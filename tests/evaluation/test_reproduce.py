@@ -53,6 +53,39 @@ def test_a_recipe_writes_tables_plots_and_a_manifest(folder, tmp_path, monkeypat
     assert {"semcom", "torch", "python", "platform"} <= set(manifest["versions"])
 
 
+@RECIPES.register("_test-breaks")
+def breaks() -> Recipe:
+    """Two sweeps (the test makes the second fail)."""
+    import os
+
+    good = {"name": "good", "dataset": {"name": "folder", "root": os.environ["QUICK_ROOT"], "limit": 2},
+            "systems": [{"system": "uncoded"}], "channels": ["awgn"], "snr_db": [5], "metrics": ["psnr"]}
+    bad = {**good, "name": "bad"}
+    return Recipe("_test-breaks", "Breaks.", [Evaluation("good", good, markdown_pivot),
+                                              Evaluation("bad", bad, markdown_pivot)])
+
+
+def test_an_interrupted_recipe_keeps_what_it_measured(folder, tmp_path, monkeypatch):
+    from semcom.errors import SemcomError
+    from semcom.evaluation import sweep
+
+    monkeypatch.setenv("QUICK_ROOT", str(folder))
+    real = sweep.run_sweep
+
+    def failing(cfg, **kw):
+        if cfg.name == "bad":
+            raise SemcomError("interrupted")
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(sweep, "run_sweep", failing)
+    with pytest.raises(SemcomError, match="interrupted"):
+        run_recipe("_test-breaks", out=tmp_path / "res", progress=False, argv=["reproduce", "_test-breaks"])
+    readme = (tmp_path / "res" / "README.md").read_text()
+    manifest = json.loads((tmp_path / "res" / "manifest.json").read_text())
+    assert "## good" in readme and "## bad" not in readme and "**Incomplete:** bad" in readme
+    assert manifest["complete"] is False and [s["name"] for s in manifest["steps"]] == ["good"]
+
+
 def test_cli_lists_runs_and_refuses_bad_input(folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QUICK_ROOT", str(folder))
     assert cli_main(["reproduce", "--list"]) == 0
