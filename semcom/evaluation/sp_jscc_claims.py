@@ -366,8 +366,9 @@ side-information byte of AR-JSCC (32 channel uses, cbr 1/96) is charged, so its 
 gets the same charged budgets, (8 + 2 g + 1) / 96.
 
 * **snr** (`configs/eval/sp_jscc_snr.yaml`): 0, 5, 10, 15, 20 dB, the policy choosing the \
-groups; the digital baseline at cpp 0.25, 0.375, 0.5; the classifier on the originals \
-as the ceiling.
+groups; the digital baseline at the charged budgets of 0, 2 and 4 extra groups (cpp 0.25, \
+0.375, 0.5 plus the side information's 1/32); the classifier on the originals as the \
+ceiling.
 * **cpp** (`configs/eval/sp_jscc_cpp.yaml`): groups forced to 0..4 (cpp 0.25..0.5) at 5 \
 and 10 dB; the digital baseline at the same charged CBRs; the claims table (SP-JSCC minus \
 AR-JSCC at equal CPP and SNR; the paper: +1.38 accuracy points at 5 dB, PSNR and SSIM \
