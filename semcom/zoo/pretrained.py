@@ -30,8 +30,8 @@ from semcom.zoo.checkpoint import checkpoint_files, load_checkpoint, read_checkp
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 #: what ``semcom transmit`` and the demo use when no system is named: the best shipped
-#: high-resolution model (small FAJSCC at 4,500 steps: 2.3-3.1 dB above ADJSCC on Kodak,
-#: AWGN 1-13 dB and Rayleigh 1 and 10 dB, measured side by side)
+#: high-resolution model (small FAJSCC, the paper's 5,000 steps: 2.3-3.3 dB above ADJSCC
+#: on Kodak, AWGN 1-13 dB and Rayleigh 1 and 10 dB, measured side by side)
 DEFAULT_PRETRAINED = "fajscc_hr_cbr1-16"
 
 #: what a checkpoint can hold; ``info["kind"]`` says which (default ``system``)
