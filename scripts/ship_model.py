@@ -71,7 +71,7 @@ def main() -> None:
         data = "crops of urban100+cbsd68+cbsd432+sun_hays80+mcmaster"
         on = f"Kodak {len(images)}, AWGN {eval_snr:g} dB"
         psnr_db = dataset_psnr(model, images, eval_snr, 1, 0, channel=args.channel)
-        on = on.replace("AWGN", args.channel.upper() if args.channel != "awgn" else "AWGN")
+        on = on.replace("AWGN", {"awgn": "AWGN", "rayleigh": "Rayleigh"}.get(args.channel, args.channel))
     data = args.train_data or data
     steps_here = run_meta.get("info", {}).get("training", {}).get("step")
     batch = run_config.get("batch_size")

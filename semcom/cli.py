@@ -120,7 +120,7 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     from semcom.evaluation.systems import build_link
     from semcom.metrics.quality import quality_metrics, quality_notes
     from semcom.evaluation.bench import single_run_options
-    from semcom.zoo import DEFAULT_PRETRAINED, has_pretrained
+    from semcom.zoo import default_pretrained, has_pretrained
 
     torch.set_num_threads(args.threads)
     snr_db = _snr(args.snr)
@@ -128,10 +128,11 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     if args.checkpoint:
         spec["checkpoint"] = args.checkpoint
     elif args.system is None:
-        if has_pretrained(DEFAULT_PRETRAINED):
-            spec["pretrained"] = DEFAULT_PRETRAINED
+        default = default_pretrained(args.channel)
+        if has_pretrained(default):
+            spec["pretrained"] = default
         else:
-            print(f"note: pretrained model {DEFAULT_PRETRAINED} not found; using the uncoded link")
+            print(f"note: pretrained model {default} not found; using the uncoded link")
             spec["system"] = "uncoded"
     elif has_pretrained(args.system):
         spec["pretrained"] = args.system
@@ -156,7 +157,9 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     m = quality_metrics(image, result.images)
     _, _, h, w = image.shape
-    print(f"system      {getattr(link, 'name', spec.get('system'))} {json.dumps(_short(link.describe()))}")
+    source = spec.get("pretrained") or spec.get("checkpoint")
+    print(f"system      {getattr(link, 'name', spec.get('system'))}{f' ({source})' if source else ''} "
+          f"{json.dumps(_short(link.describe()))}")
     print(f"channel     {json.dumps(channel.describe())}  SNR {snr_db:g} dB")
     print(f"image       {args.image} ({w}x{h})")
     print(f"PSNR        {m['psnr'][0].item():.2f} dB")

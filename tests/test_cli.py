@@ -46,6 +46,23 @@ def test_transmit_uncoded_writes_image_and_prints_metrics(tmp_path, capsys):
     assert 12 < printed < 30  # uncoded analog over Rayleigh at 10 dB: noisy but recognisable
 
 
+def test_transmit_without_a_system_uses_the_channels_default_model(tmp_path, capsys):
+    from semcom.zoo import DEFAULT_PRETRAINED, DEFAULT_PRETRAINED_BY_CHANNEL, default_pretrained, has_pretrained
+
+    assert default_pretrained("awgn") == default_pretrained(None) == DEFAULT_PRETRAINED
+    assert default_pretrained("gilbert-elliott") == DEFAULT_PRETRAINED  # no default of its own
+    rayleigh = DEFAULT_PRETRAINED_BY_CHANNEL["rayleigh"]
+    assert has_pretrained(rayleigh) and default_pretrained("rayleigh") == rayleigh
+    small = tmp_path / "small.png"
+    from PIL import Image
+
+    Image.open(DEMO).crop((0, 0, 64, 64)).save(small)
+    for channel, name in (("rayleigh", rayleigh), ("awgn", DEFAULT_PRETRAINED)):
+        assert main(["transmit", str(small), "--channel", channel, "--snr", "10", "-o", str(tmp_path / "o.png")]) == 0
+        system_line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("system")][0]
+        assert f"({name})" in system_line
+
+
 @pytest.mark.parametrize("argv,message", [
     (["transmit", str(DEMO), "--system", "uncoded", "--snr", "nan"], "SNR must be finite"),
     (["transmit", str(DEMO), "--system", "uncoded", "--channel", "nope"], "unknown channel"),
