@@ -391,7 +391,10 @@ class Trainer:
                     last_val = validate(model, channel, val, val_points, ctx, done, cfg.seed)
                     log.write(last_val)
                     per_snr = ", ".join(f"{k} dB: {v:.2f}" for k, v in last_val["psnr_db_by_snr"].items())
-                    self._say(ctx, bar, f"step {done}: validation PSNR {last_val['psnr_db']:.2f} dB ({per_snr})")
+                    cbrs = sorted({round(v, 5) for v in (last_val.get("cbr_by_snr") or {}).values()})
+                    rate = "" if len(cbrs) < 2 else "; CBR " + ", ".join(  # only a rate that moves with the SNR
+                        f"{k} dB: {v:.4f}" for k, v in last_val["cbr_by_snr"].items())
+                    self._say(ctx, bar, f"step {done}: validation PSNR {last_val['psnr_db']:.2f} dB ({per_snr}{rate})")
                 if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
                     self._save_last(ctx, out_dir, done, model, optimizers, last_val)
                 if cfg.crash_after_step is not None and done == cfg.crash_after_step:

@@ -1,4 +1,4 @@
-"""Validation during training: mean per-image PSNR at fixed SNRs, over all ranks."""
+"""Validation during training: mean per-image PSNR and charged CBR at fixed SNRs, over all ranks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from semcom.conventions import psnr
+from semcom.conventions import cbr_from_channel_uses, psnr
 from semcom.training.config import DataSpec
 from semcom.training.data import ValSamples, build_dataset, derive_seed
 from semcom.training.distributed import DistContext
@@ -24,27 +24,42 @@ def validation_batches(spec: DataSpec, batch_size: int, ctx: DistContext) -> lis
 @torch.no_grad()
 def validate(model: nn.Module, channel: nn.Module, batches: list[tuple[int, Tensor]], snr_points: list[float],
              ctx: DistContext, step: int, seed: int) -> dict[str, Any]:
-    """Mean per-image PSNR in dB (:func:`semcom.conventions.psnr`) at each SNR, over all ranks.
+    """Mean per-image PSNR in dB (:func:`semcom.conventions.psnr`) and mean charged CBR
+    (the channel uses the model reports, side information included, over ``3 H W``) at
+    each SNR, over all ranks. The CBR shows what a variable-rate model's policy spends
+    (constant for fixed-rate models).
 
     The channel draws are seeded by (seed, SNR index, batch), so every validation of a
     run sees the same noise and the numbers are comparable across steps.
 
     Returns:
-        ``{"kind": "val", "step", "psnr_db", "psnr_db_by_snr": {"<snr>": dB}}``.
+        ``{"kind": "val", "step", "psnr_db", "psnr_db_by_snr": {"<snr>": dB},
+        "cbr_by_snr": {"<snr>": cbr}}`` (``cbr_by_snr`` only for models that report
+        ``channel_uses``).
     """
     model.eval()
     by_snr: dict[str, float] = {}
+    cbr_by_snr: dict[str, float] = {}
     try:
         for si, snr in enumerate(snr_points):
-            total, count = 0.0, 0.0
+            total, cbr_total, count = 0.0, 0.0, 0.0
             for j, images in batches:
                 images = images.to(ctx.device)
                 gen = torch.Generator(device=ctx.device).manual_seed(derive_seed("val", seed, si, j))
                 out = model(images, channel, float(snr), gen)
                 total += float(psnr(images, out["x_hat"]).sum())
+                uses = out.get("channel_uses") if isinstance(out, dict) else None
+                if uses is not None:
+                    h, w = images.shape[-2:]
+                    cbr_total += float(cbr_from_channel_uses(uses.double(), h, w).sum())
                 count += images.shape[0]
-            total, count = ctx.all_reduce_sum([total, count])
+            total, cbr_total, count = ctx.all_reduce_sum([total, cbr_total, count])
             by_snr[f"{snr:g}"] = total / max(count, 1.0)
+            if cbr_total > 0:
+                cbr_by_snr[f"{snr:g}"] = cbr_total / max(count, 1.0)
     finally:
         model.train()
-    return {"kind": "val", "step": step, "psnr_db": sum(by_snr.values()) / len(by_snr), "psnr_db_by_snr": by_snr}
+    record = {"kind": "val", "step": step, "psnr_db": sum(by_snr.values()) / len(by_snr), "psnr_db_by_snr": by_snr}
+    if cbr_by_snr:
+        record["cbr_by_snr"] = cbr_by_snr
+    return record

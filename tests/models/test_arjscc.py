@@ -237,3 +237,21 @@ def test_checkpoint_round_trip_reproduces_outputs_and_restores_modes(tmp_path: P
         torch.testing.assert_close(a.images, b.images, rtol=0, atol=0)
         assert torch.equal(a.channel_uses, b.channel_uses) and torch.equal(a.extras["groups"], b.extras["groups"])
     assert load_model(save_model(model, tmp_path / "plain")).mode == {"temperature": 5.0}
+
+
+def test_validation_reports_the_charged_cbr_the_policy_spends_at_each_snr():
+    from semcom.conventions import cbr_from_channel_uses
+    from semcom.training.distributed import DistContext
+    from semcom.training.validation import validate
+
+    model = _tiny().eval()
+    images = _x(4)
+    batches = [(0, images[:2]), (1, images[2:])]
+    record = validate(model, AWGN(), batches, [0.0, 20.0], DistContext(), 5, 0)
+    assert set(record["cbr_by_snr"]) == {"0", "20"}
+    model.eval()  # validate hands the model back in training mode
+    for snr, got in record["cbr_by_snr"].items():
+        with torch.no_grad():
+            uses = torch.cat([model(b, AWGN(), float(snr))["channel_uses"] for _, b in batches])
+        assert got == pytest.approx(float(cbr_from_channel_uses(uses, 32, 32).mean()))
+        assert got > cbr_from_channel_uses(SIDE_USES, 32, 32)  # side information charged on top

@@ -43,6 +43,8 @@ def test_loss_falls_and_final_checkpoint_loads(tiny_config: dict[str, Any]) -> N
 
     model = load_model(final)  # the plain model checkpoint rebuilds itself
     assert model.name == "convjscc" and model.config["widths"] == [8, 8, 8, 8]
+    # the charged CBR the validation saw is the model's, counted from its channel uses
+    assert val[0]["cbr_by_snr"]["20"] == pytest.approx(model.config["cbr"], rel=0.02)
     meta = json.loads(final.with_name("final.json").read_text())
     assert meta["info"]["steps"] == 48 and meta["info"]["validation"]["psnr_db"] == val[0]["psnr_db"]
     assert load_checkpoint(out / "last").info["training"]["step"] == 48
