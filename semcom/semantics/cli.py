@@ -116,7 +116,7 @@ def sp_weights_command(argv: Sequence[str]) -> int:
     import torch
 
     from semcom.data.io import load_image
-    from semcom.semantics.sp_weights import input_gradient, normalize_weights, sp_weight_map
+    from semcom.semantics.sp_weights import TARGETS, input_gradient, normalize_weights, sp_weight_map
 
     p = _Parser(prog="semcom semantics sp-weights",
                 description="Write an image's SP-JSCC weight map (grayscale PNG, bright = important to "
@@ -125,6 +125,9 @@ def sp_weights_command(argv: Sequence[str]) -> int:
     p.add_argument("-o", "--output", help="the weight map to write (PNG, same size as the image)")
     p.add_argument("--classifier", help="zoo name or checkpoint path of a task model (kind task_model), "
                                         "e.g. runs/classifier/final")
+    p.add_argument("--target", default="mean", choices=[t for t in TARGETS if t != "label"],
+                   help="gradient of the mean logit (default, the paper) or class_magnitude: the mean "
+                        "magnitude of the per-class gradients")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = p.parse_args(list(argv))
     if not args.output:
@@ -133,7 +136,7 @@ def sp_weights_command(argv: Sequence[str]) -> int:
     image = load_image(args.image)[None]  # one clear line for a missing or corrupt file
     model, meta, path = load_task_model(args.classifier)
     try:
-        grad, logits = input_gradient(model, image)
+        grad, logits = input_gradient(model, image, target=args.target)
     except RuntimeError as e:
         raise SemcomError(f"the classifier cannot process {args.image}: {str(e).splitlines()[0]}") from None
     weights = normalize_weights(grad)

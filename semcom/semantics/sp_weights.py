@@ -10,6 +10,12 @@ For an image ``x`` and a classifier with logits ``y^1 .. y^C`` (the paper's eqs.
    ``target="label"`` uses the true class's logit ``y^label`` instead (an option, not
    the paper's choice). The mean over classes of the softmax probabilities would be the
    constant ``1/C``, with zero gradient, so logits it is.
+   A caveat of the paper's rule: cross-entropy does not change when one constant is
+   added to every logit, so the mean over classes of a linear head's rows gets no
+   gradient from the classifier's training (only weight decay shrinks it from its
+   initial value); the mean logit's gradient is that fixed direction of the learned
+   features. ``target="class_magnitude"`` (an option) takes ``w = (1/C) sum_c |w^c|``
+   instead, the mean magnitude of the per-class gradients (``C`` backward passes).
 2. ``w' = |w| / ||w||_2``: the absolute value, L2-normalized over the image's ``3 H W``
    elements (the paper's ``L2_norm(|w|)``).
 3. The scale: ``w'' = w' / mean(w')``, so the weights of each image average 1 and
@@ -35,9 +41,9 @@ from torch import Tensor, nn
 
 from semcom.errors import SemcomError
 
-#: what the gradient is taken of: the mean over classes of the logits (the paper) or the
-#: true class's logit
-TARGETS = ("mean", "label")
+#: what the gradient is taken of: the mean over classes of the logits (the paper), the
+#: true class's logit, or (``class_magnitude``) each class's logit, magnitudes averaged
+TARGETS = ("mean", "label", "class_magnitude")
 
 
 def class_logits(classifier: Callable[[Tensor], Tensor], images: Tensor) -> Tensor:
@@ -58,7 +64,8 @@ def input_gradient(classifier: Callable[[Tensor], Tensor], images: Tensor, label
             ``nn.Module`` is run in eval mode (restored afterwards).
         images: ``(B, 3, H, W)`` float.
         labels: ``(B,)`` int class indices, needed for ``target="label"``.
-        target: ``"mean"``: ``w = (1/C) sum_c d y^c / d x``; ``"label"``: ``d y^label / d x``.
+        target: ``"mean"``: ``w = (1/C) sum_c d y^c / d x``; ``"label"``: ``d y^label / d x``;
+            ``"class_magnitude"``: ``(1/C) sum_c |d y^c / d x|`` (non-negative).
 
     Returns:
         ``(w, logits)``: ``(B, 3, H, W)`` float32 and ``(B, C)``, both detached.
@@ -82,14 +89,20 @@ def input_gradient(classifier: Callable[[Tensor], Tensor], images: Tensor, label
         x = images.detach().float().requires_grad_(True)
         with torch.enable_grad():
             logits = class_logits(classifier, x)
-            if target == "mean":
-                # the sum over images of each image's mean logit: images do not interact
-                # (eval mode), so d/dx_i of the total is image i's own mean-class gradient
-                score = logits.float().mean(dim=1).sum()
+            if target == "class_magnitude":
+                # one backward pass per class (sum over images: they do not interact)
+                c = logits.shape[1]
+                grad = sum(torch.autograd.grad(logits[:, k].float().sum(), x, retain_graph=k < c - 1)[0].abs()
+                           for k in range(c)) / c
             else:
-                index = labels.to(logits.device).view(-1, 1).long()  # type: ignore[union-attr]
-                score = logits.float().gather(1, index).sum()
-            (grad,) = torch.autograd.grad(score, x)
+                if target == "mean":
+                    # the sum over images of each image's mean logit: images do not interact
+                    # (eval mode), so d/dx_i of the total is image i's own mean-class gradient
+                    score = logits.float().mean(dim=1).sum()
+                else:
+                    index = labels.to(logits.device).view(-1, 1).long()  # type: ignore[union-attr]
+                    score = logits.float().gather(1, index).sum()
+                (grad,) = torch.autograd.grad(score, x)
     finally:
         for m, mode in was_training:
             m.training = mode
@@ -123,7 +136,8 @@ def sp_weights(classifier: Callable[[Tensor], Tensor], images: Tensor, labels: T
         classifier: maps ``(B, 3, H, W)`` images in ``[0, 1]`` to ``(B, C)`` logits.
         images: ``(B, 3, H, W)`` float in ``[0, 1]``.
         labels: ``(B,)`` class indices, for ``target="label"`` only.
-        target: ``"mean"`` (the mean over classes, the paper) or ``"label"``.
+        target: ``"mean"`` (the mean over classes, the paper), ``"label"`` or
+            ``"class_magnitude"`` (see the module docstring).
 
     Returns:
         ``(B, 3, H, W)`` float32, detached, non-negative, mean 1 per image.

@@ -93,7 +93,8 @@ def input_gradient_weights(classifier: nn.Module, images: Tensor, labels: Tensor
 
     ``w = d s / d x`` with ``s`` the mean over classes of the classifier's logits
     (``target="mean"``: the paper's mean of the per-class gradients ``d y^c / d x``) or
-    the logit of the true class (``target="label"``); ``|w|`` L2-normalized per image and
+    the logit of the true class (``target="label"``), or the mean of the per-class
+    gradients' magnitudes (``target="class_magnitude"``); ``|w|`` L2-normalized per image and
     scaled to mean 1 over the image's ``3 H W`` elements, so the weighted MSE keeps the
     magnitude of the plain MSE; an image whose gradient vanishes gets weight 1 everywhere.
 
@@ -119,7 +120,8 @@ class InputGradientWeightedMSE(LossTerm):
 
     Args:
         aux_model: the auxiliary model's config (see the module docstring).
-        target: ``"mean"`` (the mean over classes) or ``"label"`` (the true class).
+        target: ``"mean"`` (the mean over classes), ``"label"`` (the true class) or
+            ``"class_magnitude"`` (the mean of per-class gradient magnitudes).
     """
 
     def __init__(self, aux_model: Mapping[str, Any] | str, target: str = "mean") -> None:

@@ -55,6 +55,23 @@ def test_one_backward_of_the_mean_logit_is_the_mean_of_the_class_gradients(gen: 
     assert torch.allclose(weights, expected, rtol=1e-3, atol=1e-4)
 
 
+def test_class_magnitude_target_is_the_mean_of_the_per_class_gradient_magnitudes(gen: torch.Generator) -> None:
+    model = _classifier(gen)
+    images = torch.rand(3, 3, 32, 32, generator=gen)
+    grad, _ = input_gradient(model, images, target="class_magnitude")
+    x = images.clone().requires_grad_(True)
+    logits = model.eval()(x)
+    explicit = sum(torch.autograd.grad(logits[:, c].sum(), x, retain_graph=True)[0].abs()
+                   for c in range(logits.shape[1])) / logits.shape[1]
+    scale = explicit.abs().max()
+    assert scale > 0 and torch.allclose(grad, explicit, atol=1e-5 * float(scale), rtol=1e-4)
+    # |mean of the gradients| <= mean of their magnitudes, strictly where classes disagree in sign
+    mean_grad, _ = input_gradient(model, images)
+    assert (mean_grad.abs() <= grad + 1e-7).all() and (mean_grad.abs() < grad - 1e-9).float().mean() > 0.5
+    weights = sp_weights(model, images, target="class_magnitude")
+    assert torch.allclose(weights.flatten(1).mean(dim=1), torch.ones(3), atol=1e-5)
+
+
 def test_abs_normalization_and_scale(gen: torch.Generator) -> None:
     model = _classifier(gen)
     images = torch.rand(4, 3, 32, 32, generator=gen)
@@ -166,6 +183,11 @@ def test_cli_writes_a_grayscale_map_of_the_image_size(saved_classifier: Path, im
     from semcom.data.labelled import CIFAR10_CLASSES
 
     assert predicted in CIFAR10_CLASSES
+    other = tmp_path / "maps" / "magnitude.png"
+    assert main(["semantics", "sp-weights", str(image_file), "-o", str(other), "--classifier",
+                 str(saved_classifier), "--threads", "1", "--target", "class_magnitude"]) == 0
+    with Image.open(out) as a, Image.open(other) as b:
+        assert a.size == b.size and not np.array_equal(np.asarray(a), np.asarray(b))  # another rule, another map
 
 
 def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
