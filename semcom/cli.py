@@ -128,7 +128,7 @@ def cmd_transmit(args: argparse.Namespace) -> int:
     if args.checkpoint:
         spec["checkpoint"] = args.checkpoint
     elif args.system is None:
-        default = default_pretrained(args.channel)
+        default = default_pretrained(args.channel, dict(_parse_params(args.param)))
         if has_pretrained(default):
             spec["pretrained"] = default
         else:

@@ -51,14 +51,20 @@ def test_transmit_without_a_system_uses_the_channels_default_model(tmp_path, cap
 
     assert default_pretrained("awgn") == default_pretrained(None) == DEFAULT_PRETRAINED
     assert default_pretrained("gilbert-elliott") == DEFAULT_PRETRAINED  # no default of its own
-    rayleigh = DEFAULT_PRETRAINED_BY_CHANNEL["rayleigh"]
-    assert has_pretrained(rayleigh) and default_pretrained("rayleigh") == rayleigh
+    rayleigh = DEFAULT_PRETRAINED_BY_CHANNEL["rayleigh"][0]
+    assert has_pretrained(rayleigh) and default_pretrained("Rayleigh") == rayleigh
+    assert default_pretrained("rayleigh", {"block_length": 1}) == rayleigh
+    # trained on fast fading with perfect CSI: block fading or a noisy estimate keep the AWGN model
+    assert default_pretrained("rayleigh", {"block_length": 0}) == DEFAULT_PRETRAINED
+    assert default_pretrained("rayleigh", {"csi_nmse": 0.1}) == DEFAULT_PRETRAINED
     small = tmp_path / "small.png"
     from PIL import Image
 
-    Image.open(DEMO).crop((0, 0, 64, 64)).save(small)
-    for channel, name in (("rayleigh", rayleigh), ("awgn", DEFAULT_PRETRAINED)):
-        assert main(["transmit", str(small), "--channel", channel, "--snr", "10", "-o", str(tmp_path / "o.png")]) == 0
+    with Image.open(DEMO) as im:
+        im.crop((0, 0, 64, 64)).save(small)
+    for extra, name in ((["--channel", "rayleigh"], rayleigh), (["--channel", "awgn"], DEFAULT_PRETRAINED),
+                        (["--channel", "rayleigh", "-p", "block_length=16"], DEFAULT_PRETRAINED)):
+        assert main(["transmit", str(small), *extra, "--snr", "10", "-o", str(tmp_path / "o.png")]) == 0
         system_line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("system")][0]
         assert f"({name})" in system_line
 

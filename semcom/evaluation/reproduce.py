@@ -174,6 +174,31 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
 
     configs = load({})  # every config is loaded (and so validated) before the first step runs
     steps: list[dict[str, Any]] = []
+    sections: list[str] = []
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    command = "semcom " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    def write_report(failed: str | None = None) -> None:
+        """README and manifest of the steps done so far (written before the first sweep and
+        after each, so an interrupted run keeps what it measured and never leaves an older
+        run's report behind; ``complete`` says whether all ran, ``failed`` which step raised)."""
+        manifest = {"recipe": recipe.name, "command": command, "limit": limit, "train": train,
+                    "overrides": list(overrides), "versions": versions(), "created": created,
+                    "complete": len(sections) == len(configs), "failed": failed, "steps": steps}
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        v = manifest["versions"]
+        pending = [ev.name for ev in recipe.evaluations[len(sections):]]
+        status = "" if not pending else (f"**Incomplete:** {', '.join(pending)} not run yet (or interrupted).\n\n")
+        if failed:
+            status += f"**Failed:** {failed}\n\n"
+        (root / "README.md").write_text(
+            f"# {recipe.name}\n\n{recipe.description}\n\n{status}Command: `{command}` "
+            f"({created}; semcom {v['semcom']}, torch {v['torch']}, Python {v['python']}, "
+            f"{v['platform']}). Every step's command, config and seed: `manifest.json`.\n\n"
+            + "\n\n".join(sections) + "\n")
+
+    write_report()
     if train:
         from semcom.training import train as run_training
 
@@ -181,34 +206,21 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
         for config, zoo_name in recipe.train:
             t0 = time.perf_counter()
             train_sets = [f"out_dir={root / 'train' / Path(config).stem}"]
-            final = run_training(str(repo_path(config)), overrides=train_sets)
+            try:
+                final = run_training(str(repo_path(config)), overrides=train_sets)
+            except BaseException as e:  # recorded, then raised as it was
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                write_report(failed=f"training {config}: {first}")
+                raise
             trained[zoo_name] = str(final)
             steps.append({"kind": "train", "config": config, "replaces": zoo_name, "checkpoint": str(final),
                           "command": f"semcom train {config} " + " ".join(f"--set {s}" for s in train_sets),
                           "seconds": time.perf_counter() - t0})
         configs = load(trained)
-    sections: list[str] = []
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    command = "semcom " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_report()
 
-    def write_report() -> None:
-        """README and manifest of the steps done so far (rewritten after each step, so an
-        interrupted run keeps what it measured; ``complete`` says whether all ran)."""
-        manifest = {"recipe": recipe.name, "command": command, "limit": limit, "train": train,
-                    "overrides": list(overrides), "versions": versions(), "created": created,
-                    "complete": len(sections) == len(configs), "steps": steps}
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        v = manifest["versions"]
-        pending = [ev.name for ev in recipe.evaluations[len(sections):]]
-        status = "" if not pending else (f"**Incomplete:** {', '.join(pending)} not run yet (or interrupted).\n\n")
-        (root / "README.md").write_text(
-            f"# {recipe.name}\n\n{recipe.description}\n\n{status}Command: `{command}` "
-            f"({created}; semcom {v['semcom']}, torch {v['torch']}, Python {v['python']}, "
-            f"{v['platform']}). Every step's command, config and seed: `manifest.json`.\n\n"
-            + "\n\n".join(sections) + "\n")
-
-    for i, (ev, cfg) in enumerate(zip(recipe.evaluations, configs)):
+    def evaluate(i: int, ev: Evaluation, cfg: EvalConfig) -> str:
+        """Run one sweep and its table maker; its step record, and its README section."""
         t0 = time.perf_counter()
         rows = run_sweep(cfg, progress=progress, write=True)
         out_dir = Path(cfg.out_dir)
@@ -217,11 +229,17 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
                       + " ".join(f"--set '{s}'" for s in sets(i)), "config": cfg.to_dict(), "seed": cfg.seed,
                       "images": rows[0]["images"] if rows else 0, "seconds": time.perf_counter() - t0})
         plots = sorted(p.name for p in out_dir.glob("*.png"))  # the sweep's, before the table maker adds its own
-        sections.append(f"## {ev.name}\n\n{rows[0]['images'] if rows else 0} images, seed {cfg.seed}, "
-                        f"`{steps[-1]['command']}`\n\n{make_table(ev.table, rows, out_dir)}\n\n"
-                        + "\n".join(f"![{p}]({ev.name}/{p})" for p in plots))
-        write_report()
-    if not sections:
+        return (f"## {ev.name}\n\n{rows[0]['images'] if rows else 0} images, seed {cfg.seed}, "
+                f"`{steps[-1]['command']}`\n\n{make_table(ev.table, rows, out_dir)}\n\n"
+                + "\n".join(f"![{p}]({ev.name}/{p})" for p in plots))
+
+    for i, (ev, cfg) in enumerate(zip(recipe.evaluations, configs)):
+        try:
+            sections.append(evaluate(i, ev, cfg))
+        except BaseException as e:  # recorded, then raised as it was
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            write_report(failed=f"{ev.name}: {first}")
+            raise
         write_report()
     return root
 

@@ -126,8 +126,8 @@ def sp_weights_command(argv: Sequence[str]) -> int:
     p.add_argument("--classifier", help="zoo name or checkpoint path of a task model (kind task_model), "
                                         "e.g. runs/classifier/final")
     p.add_argument("--target", default="mean", choices=[t for t in TARGETS if t != "label"],
-                   help="gradient of the mean logit (default, the paper) or class_magnitude: the mean "
-                        "magnitude of the per-class gradients")
+                   help="gradient of the mean logit (default, the paper; one backward pass) or "
+                        "class_magnitude: the mean magnitude of the per-class gradients (one pass per class)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = p.parse_args(list(argv))
     if not args.output:

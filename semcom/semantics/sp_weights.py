@@ -12,9 +12,9 @@ For an image ``x`` and a classifier with logits ``y^1 .. y^C`` (the paper's eqs.
    constant ``1/C``, with zero gradient, so logits it is.
    A caveat of the paper's rule: cross-entropy does not change when one constant is
    added to every logit, so the mean over classes of a linear head's rows gets no
-   gradient from the classifier's training (only weight decay shrinks it from its
-   initial value); the mean logit's gradient is that fixed direction of the learned
-   features. ``target="class_magnitude"`` (an option) takes ``w = (1/C) sum_c |w^c|``
+   gradient from the classifier's training; with SGD (as ``semcom semantics
+   train-classifier`` trains) only weight decay shrinks it from its initial value, and
+   the mean logit's gradient is that fixed direction of the learned features. ``target="class_magnitude"`` (an option) takes ``w = (1/C) sum_c |w^c|``
    instead, the mean magnitude of the per-class gradients (``C`` backward passes).
 2. ``w' = |w| / ||w||_2``: the absolute value, L2-normalized over the image's ``3 H W``
    elements (the paper's ``L2_norm(|w|)``).

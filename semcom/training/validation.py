@@ -42,7 +42,7 @@ def validate(model: nn.Module, channel: nn.Module, batches: list[tuple[int, Tens
     cbr_by_snr: dict[str, float] = {}
     try:
         for si, snr in enumerate(snr_points):
-            total, cbr_total, count = 0.0, 0.0, 0.0
+            total, cbr_total, counted, count = 0.0, 0.0, 0.0, 0.0
             for j, images in batches:
                 images = images.to(ctx.device)
                 gen = torch.Generator(device=ctx.device).manual_seed(derive_seed("val", seed, si, j))
@@ -51,12 +51,14 @@ def validate(model: nn.Module, channel: nn.Module, batches: list[tuple[int, Tens
                 uses = out.get("channel_uses") if isinstance(out, dict) else None
                 if uses is not None:
                     h, w = images.shape[-2:]
-                    cbr_total += float(cbr_from_channel_uses(uses.double(), h, w).sum())
+                    uses = torch.as_tensor(uses, dtype=torch.float64).reshape(-1).expand(images.shape[0])
+                    cbr_total += float(cbr_from_channel_uses(uses, h, w).sum())
+                    counted += images.shape[0]
                 count += images.shape[0]
-            total, cbr_total, count = ctx.all_reduce_sum([total, cbr_total, count])
+            total, cbr_total, counted, count = ctx.all_reduce_sum([total, cbr_total, counted, count])
             by_snr[f"{snr:g}"] = total / max(count, 1.0)
-            if cbr_total > 0:
-                cbr_by_snr[f"{snr:g}"] = cbr_total / max(count, 1.0)
+            if counted > 0:
+                cbr_by_snr[f"{snr:g}"] = cbr_total / counted
     finally:
         model.train()
     record = {"kind": "val", "step": step, "psnr_db": sum(by_snr.values()) / len(by_snr), "psnr_db_by_snr": by_snr}

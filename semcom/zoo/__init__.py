@@ -10,5 +10,5 @@ from semcom.zoo.pretrained import (DEFAULT_PRETRAINED, DEFAULT_PRETRAINED_BY_CHA
                                    pretrained_path)
 
 __all__ = ["Checkpoint", "load_checkpoint", "read_checkpoint_meta", "save_checkpoint", "sha256_file",
-           "DEFAULT_PRETRAINED", "DEFAULT_PRETRAINED_BY_CHANNEL", "default_pretrained", "KINDS", "WEIGHTS_DIR", "build", "checkpoint_kind", "has_pretrained",
-           "list_pretrained", "load_built", "pretrained_path"]
+           "DEFAULT_PRETRAINED", "DEFAULT_PRETRAINED_BY_CHANNEL", "default_pretrained", "KINDS", "WEIGHTS_DIR",
+           "build", "checkpoint_kind", "has_pretrained", "list_pretrained", "load_built", "pretrained_path"]

@@ -33,17 +33,30 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: high-resolution model (small FAJSCC, the paper's 5,000 steps: 2.3-3.3 dB above ADJSCC
 #: on Kodak, AWGN 1-13 dB and Rayleigh 1 and 10 dB, measured side by side)
 DEFAULT_PRETRAINED = "fajscc_hr_cbr1-16"
-#: channels with a better shipped default of their own (fast Rayleigh: the same FAJSCC
-#: fine-tuned 1,000 steps on Rayleigh fading, 0.2-0.3 dB above it at 1-13 dB, measured)
-DEFAULT_PRETRAINED_BY_CHANNEL = {"rayleigh": "fajscc_hr_cbr1-16_rayleigh"}
+#: channels with a better shipped default of their own: ``name -> (zoo name, the channel
+#: parameters it was trained at)``. Fast Rayleigh: the same FAJSCC fine-tuned 1,000 steps
+#: on Rayleigh fading with a new draw per symbol and perfect CSI, 0.2-0.3 dB above it at
+#: 1-13 dB (measured); block fading or imperfect CSI keep the AWGN model's default.
+DEFAULT_PRETRAINED_BY_CHANNEL: dict[str, tuple[str, dict[str, Any]]] = {
+    "rayleigh": ("fajscc_hr_cbr1-16_rayleigh", {"block_length": 1, "csi_nmse": 0.0}),
+}
 
 
-def default_pretrained(channel: str | None = None) -> str:
+def default_pretrained(channel: str | None = None, params: dict[str, Any] | None = None) -> str:
     """The zoo name ``semcom transmit`` uses when no system is named: the channel's own
-    default (:data:`DEFAULT_PRETRAINED_BY_CHANNEL`) where one is shipped, else
-    :data:`DEFAULT_PRETRAINED`. ``channel``: a registered channel name (None: AWGN)."""
-    name = DEFAULT_PRETRAINED_BY_CHANNEL.get(str(channel).lower()) if channel is not None else None
-    return name if name is not None and has_pretrained(name) else DEFAULT_PRETRAINED
+    default (:data:`DEFAULT_PRETRAINED_BY_CHANNEL`) where one is shipped and ``params``
+    (the channel's parameters as given; the defaults where absent) match what it was
+    trained at, else :data:`DEFAULT_PRETRAINED`. ``channel``: a channel name (None: AWGN)."""
+    entry = DEFAULT_PRETRAINED_BY_CHANNEL.get(str(channel).lower()) if channel is not None else None
+    if entry is None or not has_pretrained(entry[0]):
+        return DEFAULT_PRETRAINED
+    name, trained_at = entry
+    given = params or {}
+    try:
+        same = all(float(given.get(k, v)) == float(v) for k, v in trained_at.items())
+    except (TypeError, ValueError):  # a malformed value: the channel itself reports it
+        same = False
+    return name if same else DEFAULT_PRETRAINED
 
 #: what a checkpoint can hold; ``info["kind"]`` says which (default ``system``)
 KINDS = ("system", "learned_codec", "task_model")

@@ -83,7 +83,19 @@ def test_an_interrupted_recipe_keeps_what_it_measured(folder, tmp_path, monkeypa
     readme = (tmp_path / "res" / "README.md").read_text()
     manifest = json.loads((tmp_path / "res" / "manifest.json").read_text())
     assert "## good" in readme and "## bad" not in readme and "**Incomplete:** bad" in readme
+    assert "**Failed:** bad: interrupted" in readme and manifest["failed"] == "bad: interrupted"
     assert manifest["complete"] is False and [s["name"] for s in manifest["steps"]] == ["good"]
+
+    # a run failing at its first sweep replaces an older complete report at once
+    def first_fails(cfg, **kw):
+        raise SemcomError("broken at once")
+
+    monkeypatch.setattr(sweep, "run_sweep", first_fails)
+    with pytest.raises(SemcomError, match="broken at once"):
+        run_recipe("_test-breaks", out=tmp_path / "res", progress=False, argv=["reproduce", "_test-breaks"])
+    readme = (tmp_path / "res" / "README.md").read_text()
+    assert "## good" not in readme and "**Incomplete:** good, bad" in readme and "**Failed:** good" in readme
+    assert json.loads((tmp_path / "res" / "manifest.json").read_text())["steps"] == []
 
 
 def test_cli_lists_runs_and_refuses_bad_input(folder, tmp_path, monkeypatch, capsys):
