@@ -135,6 +135,11 @@ def _use_trained(config: Any, trained: dict[str, str]) -> Any:
     return raw
 
 
+def _first_line(error: BaseException) -> str:
+    """An exception's first message line (its type name when it has no message)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def run_recipe(name: str, out: str | Path | None = None, limit: int | None = None, train: bool = False,
                overrides: Sequence[str] = (), progress: bool = True,
                argv: Sequence[str] | None = None) -> Path:
@@ -209,8 +214,7 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
             try:
                 final = run_training(str(repo_path(config)), overrides=train_sets)
             except BaseException as e:  # recorded, then raised as it was
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                write_report(failed=f"training {config}: {first}")
+                write_report(failed=f"training {config}: {_first_line(e)}")
                 raise
             trained[zoo_name] = str(final)
             steps.append({"kind": "train", "config": config, "replaces": zoo_name, "checkpoint": str(final),
@@ -237,8 +241,7 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
         try:
             sections.append(evaluate(i, ev, cfg))
         except BaseException as e:  # recorded, then raised as it was
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            write_report(failed=f"{ev.name}: {first}")
+            write_report(failed=f"{ev.name}: {_first_line(e)}")
             raise
         write_report()
     return root

@@ -14,8 +14,9 @@ For an image ``x`` and a classifier with logits ``y^1 .. y^C`` (the paper's eqs.
    added to every logit, so the mean over classes of a linear head's rows gets no
    gradient from the classifier's training; with SGD (as ``semcom semantics
    train-classifier`` trains) only weight decay shrinks it from its initial value, and
-   the mean logit's gradient is that fixed direction of the learned features. ``target="class_magnitude"`` (an option) takes ``w = (1/C) sum_c |w^c|``
-   instead, the mean magnitude of the per-class gradients (``C`` backward passes).
+   the mean logit's gradient is that fixed direction of the learned features.
+   ``target="class_magnitude"`` (an option) takes ``w = (1/C) sum_c |w^c|`` instead,
+   the mean magnitude of the per-class gradients (``C`` backward passes).
 2. ``w' = |w| / ||w||_2``: the absolute value, L2-normalized over the image's ``3 H W``
    elements (the paper's ``L2_norm(|w|)``).
 3. The scale: ``w'' = w' / mean(w')``, so the weights of each image average 1 and

@@ -391,8 +391,8 @@ class Trainer:
                     last_val = validate(model, channel, val, val_points, ctx, done, cfg.seed)
                     log.write(last_val)
                     per_snr = ", ".join(f"{k} dB: {v:.2f}" for k, v in last_val["psnr_db_by_snr"].items())
-                    cbrs = sorted({round(v, 5) for v in (last_val.get("cbr_by_snr") or {}).values()})
-                    rate = "" if len(cbrs) < 2 else "; CBR " + ", ".join(  # only a rate that moves with the SNR
+                    moves = len({round(v, 5) for v in (last_val.get("cbr_by_snr") or {}).values()}) > 1
+                    rate = "" if not moves else "; CBR " + ", ".join(  # only a rate that moves with the SNR
                         f"{k} dB: {v:.4f}" for k, v in last_val["cbr_by_snr"].items())
                     self._say(ctx, bar, f"step {done}: validation PSNR {last_val['psnr_db']:.2f} dB ({per_snr}{rate})")
                 if (cfg.ckpt_every and done % cfg.ckpt_every == 0) or done == cfg.steps:
