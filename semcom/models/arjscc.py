@@ -11,7 +11,9 @@ Layout (``(B, 3, H, W)`` images in ``[0, 1]``, sides multiples of 4):
 * channel encoder: ``blocks`` residual blocks at width ``w2`` (zero-padded 3x3 conv ->
   BN -> ReLU -> 3x3 conv -> BN, plus the input), each followed by an
   :class:`~semcom.nn.snr_modulation.AffineSNRModulation`; a 3x3 projection to
-  ``C = group_channels * (G_n + G_s)`` latent channels.
+  ``C = group_channels * (G_n + G_s)`` latent channels. (The SP-JSCC paper speaks of
+  ADJSCC's attention-feature modules; AR-JSCC's code, which SP-JSCC builds on, has these
+  modulation modules: pooled features and the SNR give a sigmoid scale and a shift.)
 * groups: latent channels ``2g, 2g+1`` (for ``group_channels = 2``) form group ``g``; the
   first ``G_n`` (``fixed_groups``) are always sent, the ``G_s`` (``selective_groups``)
   after them are sent first-``k``-first. Each group's reals become complex symbols on
