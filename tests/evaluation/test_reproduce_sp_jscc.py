@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 
 from semcom.cli import main as cli_main
 from semcom.conventions import parse_cbr
+from semcom.nn.rate_policy import temperature_at
 from semcom.evaluation.config import EvalConfig
 from semcom.evaluation.reproduce import RECIPES, repo_path
 from semcom.evaluation.sp_jscc_claims import (CONFIGS, METRICS, REALIZATIONS, _config, _metric_tables, claims,
@@ -46,7 +46,7 @@ def test_training_config_loads(which):
     # the finetune stage's policy is frozen and keeps the previous value
     mid = [(sum(c.steps for c in cfgs[:i]) + cfgs[i].steps / 2) * 128 / 50_000 for i in range(2)]
     assert seen < 7 and [c.modes["temperature"] for c in cfgs] == pytest.approx(
-        [5 * math.exp(-0.015 * e) for e in (mid[0], mid[1], mid[1])], rel=0.01)
+        [temperature_at(e) for e in (mid[0], mid[1], mid[1])], rel=0.01)
     assert cfgs[0].freeze == [] and cfgs[2].freeze == ["policy.*", "source_encoder.*"]
     assert cfgs[1].init_from == "previous" and cfgs[2].init_from == "previous"
     assert cfgs[0].snr_db.range == (0, 20) and cfgs[0].data.name == "cifar10-jpeg" and cfgs[0].data.hflip
