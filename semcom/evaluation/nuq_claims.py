@@ -193,8 +193,10 @@ def nuq_recipe(nuq: str | Path | None = None, lpips_weights: str | Path | None =
 DESCRIPTION = """\
 The claims of feature-driven non-uniform quantization (NUQ; Zhang et al., Entropy 2025): \
 a Swin autoencoder whose features get bit widths from their contribution factors \
-(the gradient of the reconstruction MSE through the decoder), m = 3 categories with the \
-paper's 3:2:1 shares, fixed-point codes sent as uncoded QPSK bits with hard decisions, \
+(the gradient of the reconstruction MSE through the decoder), m = 3 categories, widths by the \
+paper's rule b_k ~ S_k (S_k: the contribution mass of category k and the less important \
+ones, per image: 3:2:1 when the masses are equal, more skewed when they are), fixed-point \
+codes sent as uncoded QPSK bits with hard decisions, \
 the side information (category ranges, bit splits, map) over the 5G PHY at MCS 3. One \
 trained model, `nuq_cifar10` (`configs/train/nuq_cifar10.yaml`; `--train` trains it first), \
 every curve a run-time setting of it. Budgets are *average bits per feature* (equal payload \
