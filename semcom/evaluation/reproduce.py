@@ -77,13 +77,14 @@ class Recipe:
         evaluations: the sweeps, in order.
         train: ``(training config path, zoo name it replaces)``: with ``--train`` the
             config is trained first and evaluations that name the zoo model use the new
-            checkpoint instead.
+            checkpoint instead. A staged config may instead map stage names to the zoo
+            names their final weights replace (``(path, {stage: zoo name, ...})``).
     """
 
     name: str
     description: str
     evaluations: list[Evaluation]
-    train: list[tuple[str, str]] = field(default_factory=list)
+    train: list[tuple[str, str | dict[str, str]]] = field(default_factory=list)
 
 
 def repo_path(path: str) -> Path:
@@ -216,8 +217,16 @@ def run_recipe(name: str, out: str | Path | None = None, limit: int | None = Non
             except BaseException as e:  # recorded, then raised as it was
                 write_report(failed=f"training {config}: {_first_line(e)}")
                 raise
-            trained[zoo_name] = str(final)
-            steps.append({"kind": "train", "config": config, "replaces": zoo_name, "checkpoint": str(final),
+            finals = {zoo_name: str(final)} if isinstance(zoo_name, str) else \
+                {zoo: str(root / "train" / Path(config).stem / stage / "final") for stage, zoo in zoo_name.items()}
+            missing = [f for f in finals.values() if not Path(f + ".safetensors").is_file()]
+            if missing:
+                write_report(failed=f"training {config}: no final weights at {missing[0]}")
+                raise SemcomError(f"training {config}: no final weights at {missing[0]} (a stage the recipe "
+                                  "names is not in the config)")
+            trained.update(finals)
+            steps.append({"kind": "train", "config": config, "replaces": zoo_name,
+                          "checkpoint": str(final) if isinstance(zoo_name, str) else finals,
                           "command": f"semcom train {config} " + " ".join(f"--set {s}" for s in train_sets),
                           "seconds": time.perf_counter() - t0})
         configs = load(trained)

@@ -12,6 +12,8 @@ A config file looks like::
     snr_db: [0, 20]                             # fixed (10), range [lo, hi], or {choices: [1, 4, 7]}
     loss: mse                                   # or {name: ..., **kw}: see semcom.training.objective
     modes: {quantize: ste}                      # optional: model.set_modes(...) (training switches)
+    run: {quantizer: uniform}                   # optional: run-time settings of every training
+                                                # and validation forward (default: the model's)
     freeze: ["encoder.*"]                       # optional: parameters not trained (glob on names)
     optimizer:
       lr: 1.0e-4
@@ -343,6 +345,10 @@ def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
     if not isinstance(modes, dict):
         raise SemcomError(f"modes must be a mapping of training-mode switches, got {modes!r}")
     cfg.modes = dict(modes)
+    run = raw.get("run") or {}
+    if not isinstance(run, dict):
+        raise SemcomError(f"run must be a mapping of the model's run-time settings, got {run!r}")
+    cfg.run = dict(run)
     cfg.freeze = _patterns(raw["freeze"], "freeze") if raw.get("freeze") else []
     if raw.get("aux_optimizer") is not None:
         cfg.aux_optimizer = _aux_optimizer(raw["aux_optimizer"])

@@ -133,6 +133,7 @@ class TrainConfig:
     val_batch_size: int | None = None
     loss: str | dict[str, Any] = "mse"  # a loss name or {name, **kwargs} (semcom.training.objective)
     modes: dict[str, Any] = field(default_factory=dict)  # training-mode switches: model.set_modes(**modes)
+    run: dict[str, Any] = field(default_factory=dict)  # run-time settings of training and validation forwards
     freeze: list[str] = field(default_factory=list)  # glob patterns of parameter names not trained
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)

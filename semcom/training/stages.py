@@ -17,12 +17,17 @@ previous stage's weights only when it says ``init_from: previous`` (otherwise fr
         steps: 20000
         model: {feature_coding: true}          # adds modules: merged into the base model
         init_from: {path: previous, strict: false}   # loads what matches, reports the rest
+      - name: lic-ste-twin
+        steps: 5000
+        modes: {quantize: ste}
+        init_from: stage:lic-noise              # an earlier stage's final weights, by name
 
 Each stage is the base config with the stage's keys merged in (mappings merged key by
 key, anything else replaced; ``init_from``, ``loss`` and ``snr_db`` are replaced whole)
 and trains in ``out_dir/<stage name>``, so each resumes
 on its own; a stage whose run is complete is skipped. ``init_from: previous`` (or
-``{path: previous, ...}``) names the previous stage's ``final``. Overrides given to
+``{path: previous, ...}``) names the previous stage's ``final``, ``stage:NAME`` (also as
+``path``) the ``final`` of the earlier stage ``NAME``. Overrides given to
 :func:`run_stages` apply to the whole file first (``stages.1.steps=100`` works).
 """
 
@@ -38,6 +43,8 @@ from semcom.errors import SemcomError
 from semcom.training.config import TrainConfig, apply_overrides, config_from_dict, resolve_roots
 
 PREVIOUS = "previous"
+#: ``init_from: stage:NAME`` names the final weights of the earlier stage NAME
+STAGE_PREFIX = "stage:"
 #: top-level keys a stage replaces whole instead of merging into the base's mapping
 REPLACED = ("init_from", "loss", "snr_db")
 
@@ -102,6 +109,10 @@ def stage_configs(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         merged["out_dir"] = str(root / name)
         if i == 0 and _names_previous(merged.get("init_from")):
             raise SemcomError(f"stages[0] ({name}): init_from: previous, but there is no previous stage")
+        named = _named_stage(merged.get("init_from"))
+        if named is not None and named not in seen - {name}:
+            raise SemcomError(f"stages[{i}] ({name}): init_from: {STAGE_PREFIX}{named}, but no earlier stage is "
+                              f"named {named!r} (earlier: {', '.join(n for n, _ in out) or 'none'})")
         out.append((name, merged))
     return out
 
@@ -110,12 +121,30 @@ def _names_previous(init: Any) -> bool:
     return init == PREVIOUS or (isinstance(init, dict) and init.get("path") == PREVIOUS)
 
 
-def _resolve_previous(init: Any, previous: Path) -> Any:
-    if init == PREVIOUS:
-        return str(previous)
-    if isinstance(init, dict) and init.get("path") == PREVIOUS:
-        return {**init, "path": str(previous)}
-    return init
+def _init_path(init: Any) -> Any:
+    return init.get("path") if isinstance(init, dict) else init
+
+
+def _named_stage(init: Any) -> str | None:
+    """The stage name of ``stage:NAME`` (as ``init_from`` or its ``path``), else None."""
+    path = _init_path(init)
+    if isinstance(path, str) and path.startswith(STAGE_PREFIX):
+        return path[len(STAGE_PREFIX):].strip()
+    return None
+
+
+def _resolve_previous(init: Any, previous: Path, finals: dict[str, Path] | None = None) -> Any:
+    """``init`` with ``previous`` replaced by ``previous`` and ``stage:NAME`` by
+    ``finals[NAME]`` (the final weights of each earlier stage)."""
+    path = _init_path(init)
+    named = _named_stage(init)
+    if path == PREVIOUS:
+        target = str(previous)
+    elif named is not None:
+        target = str((finals or {})[named])
+    else:
+        return init
+    return {**init, "path": target} if isinstance(init, dict) else target
 
 
 def _complete(cfg: TrainConfig) -> bool:
@@ -149,9 +178,10 @@ def run_stages(config: dict[str, Any] | str | Path, overrides: Sequence[str] = (
         raise SemcomError("run_stages needs a config with stages")
     raw = apply_overrides(raw, overrides)
     previous: Path | None = None
+    finals: dict[str, Path] = {}
     for name, stage in stage_configs(raw):
         if previous is not None:
-            stage["init_from"] = _resolve_previous(stage.get("init_from"), previous)
+            stage["init_from"] = _resolve_previous(stage.get("init_from"), previous, finals)
         try:
             cfg = config_from_dict(stage)
         except SemcomError as e:
@@ -159,10 +189,10 @@ def run_stages(config: dict[str, Any] | str | Path, overrides: Sequence[str] = (
         if resume is not False and _complete(cfg):
             if verbose:
                 print(f"stage {name}: complete in {cfg.out_dir}, skipped", file=sys.stderr, flush=True)
-            previous = Path(cfg.out_dir) / "final"
+            previous = finals[name] = Path(cfg.out_dir) / "final"
             continue
         if verbose:
             print(f"stage {name}: training in {cfg.out_dir}", file=sys.stderr, flush=True)
-        previous = Trainer(cfg, resume=resume, verbose=verbose).run()
+        previous = finals[name] = Trainer(cfg, resume=resume, verbose=verbose).run()
     assert previous is not None
     return previous

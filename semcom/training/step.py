@@ -26,11 +26,13 @@ class TrainStep:
         objective: computes the loss from ``(model output, batch)``.
         optimizers: the main optimizer and the optional auxiliary one.
         grad_clip: max global gradient norm of the main parameters, or None.
+        settings: run-time settings of the forward (the config's ``run``; default the model's).
     """
 
     def __init__(self, model: nn.Module, core: nn.Module, objective: Objective, optimizers: Optimizers,
-                 grad_clip: float | None = None) -> None:
+                 grad_clip: float | None = None, settings: dict[str, Any] | None = None) -> None:
         self.model, self.core, self.objective = model, core, objective
+        self.settings = dict(settings or {})
         self.optimizers, self.grad_clip = optimizers, grad_clip
         self.main_params = [p for g in optimizers.main.param_groups for p in g["params"]]
 
@@ -43,7 +45,7 @@ class TrainStep:
                  generator: torch.Generator) -> tuple[dict[str, Any], LossValue, Tensor | None]:
         """Returns ``(model output, loss, auxiliary-optimizer loss or None)``; the losses
         are the values before the update."""
-        output = self.model(batch.images, channel, snr_db, generator)
+        output = self.model(batch.images, channel, snr_db, generator, **self.settings)
         loss = self.objective(output, batch)
         main = self.optimizers.main
         main.zero_grad(set_to_none=True)

@@ -118,7 +118,7 @@ class TrainingParts:
         """The optimizer step, calling ``train_model`` (a DDP wrapper of :attr:`model`;
         default the model itself)."""
         return TrainStep(self.model if train_model is None else train_model, self.model, self.objective,
-                         self.optimizers, self.config.optimizer.grad_clip)
+                         self.optimizers, self.config.optimizer.grad_clip, self.config.run)
 
     def run_step(self, train_step: TrainStep, batch: Batch, step: int,
                  rank: int = 0) -> tuple[list[float], dict[str, Any], LossValue, Tensor | None]:
@@ -226,6 +226,8 @@ class Trainer:
                 raise SemcomError(f"modes: {registry.kind} {cfg.model.name!r} has no training mode {unknown[0]!r} "
                                   f"(its modes: {', '.join(known) or 'none'})")
             resolve_settings(factory.modes, cfg.modes, f"modes: {cfg.model.name}")
+        if cfg.run:  # the run-time settings every training and validation forward uses
+            resolve_settings(getattr(factory, "settings", ()), cfg.run, f"run: {cfg.model.name}")
         self.channel = create_channel(cfg.channel.name, **cfg.channel.kwargs)
         for where, spec in (("data", cfg.data), ("val_data", cfg.val_data)):
             if spec is None:
@@ -250,6 +252,8 @@ class Trainer:
             raise SemcomError(f"cannot build model {cfg.model.name!r}: {e}") from None
         if cfg.modes:
             model.set_modes(**cfg.modes)
+        if cfg.run:
+            model.resolve_settings(**cfg.run)  # the model's own checks of the combination
         return model
 
     def build_parts(self, device: torch.device) -> TrainingParts:
@@ -388,7 +392,7 @@ class Trainer:
                 if at_log:
                     t_log = self._log_train(ctx, bar, log, running, done, lrs, t_log, start_step, show_bar)
                 if val is not None and ((cfg.val_every and done % cfg.val_every == 0) or done == cfg.steps):
-                    last_val = validate(model, channel, val, val_points, ctx, done, cfg.seed)
+                    last_val = validate(model, channel, val, val_points, ctx, done, cfg.seed, cfg.run)
                     log.write(last_val)
                     per_snr = ", ".join(f"{k} dB: {v:.2f}" for k, v in last_val["psnr_db_by_snr"].items())
                     moves = len({round(v, 5) for v in (last_val.get("cbr_by_snr") or {}).values()}) > 1
@@ -479,7 +483,7 @@ class Trainer:
         saved = saved_info.get("config", {})
         now = self.config.to_dict()
         changed = [k for k in ("data", "channel", "snr_db", "loss", "batch_size", "seed", "optimizer", "schedule",
-                               "modes", "freeze", "aux_optimizer")
+                               "modes", "run", "freeze", "aux_optimizer")
                    if k in saved and _comparable(saved[k]) != _comparable(now[k])]
         if changed:
             warnings.warn(f"resuming {out_dir} with a config that differs from the checkpoint's in "
@@ -514,6 +518,8 @@ class Trainer:
                 "data": cfg.to_dict()["data"], "channel": {"name": cfg.channel.name, **cfg.channel.kwargs},
                 "snr_db": cfg.snr_db.to_yaml(), "loss": cfg.loss, "modes": dict(getattr(self.model, "mode", {})),
                 "validation": last_val, "config": cfg.to_dict()}
+        if cfg.run:
+            info["run"] = dict(cfg.run)
         if optimizers.frozen:
             info["frozen"] = optimizers.frozen
         if self._init_record is not None:

@@ -23,12 +23,13 @@ def validation_batches(spec: DataSpec, batch_size: int, ctx: DistContext) -> lis
 
 @torch.no_grad()
 def validate(model: nn.Module, channel: nn.Module, batches: list[tuple[int, Tensor]], snr_points: list[float],
-             ctx: DistContext, step: int, seed: int) -> dict[str, Any]:
+             ctx: DistContext, step: int, seed: int, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Mean per-image PSNR in dB (:func:`semcom.conventions.psnr`) and mean charged CBR
     (the channel uses the model reports, side information included, over ``3 H W``) at
     each SNR, over all ranks. The CBR shows what a variable-rate model's policy spends
     (constant for fixed-rate models).
 
+    ``settings`` are the model's run-time settings (the training config's ``run``).
     The channel draws are seeded by (seed, SNR index, batch), so every validation of a
     run sees the same noise and the numbers are comparable across steps.
 
@@ -46,7 +47,7 @@ def validate(model: nn.Module, channel: nn.Module, batches: list[tuple[int, Tens
             for j, images in batches:
                 images = images.to(ctx.device)
                 gen = torch.Generator(device=ctx.device).manual_seed(derive_seed("val", seed, si, j))
-                out = model(images, channel, float(snr), gen)
+                out = model(images, channel, float(snr), gen, **(settings or {}))
                 total += float(psnr(images, out["x_hat"]).sum())
                 uses = out.get("channel_uses") if isinstance(out, dict) else None
                 if uses is not None:

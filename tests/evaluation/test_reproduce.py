@@ -133,3 +133,44 @@ def test_table_makers_get_the_output_folder_when_they_ask(tmp_path):
     assert make_table(lambda rows, out_dir: seen.append(out_dir) or "ok", [], tmp_path) == "ok"
     assert seen == [tmp_path]
     assert make_table(markdown_pivot, [], tmp_path) == ""  # metric stays its default: no folder given
+
+
+def _staged_recipe(root, stages):
+    """A recipe training a tiny two-stage ConvJSCC config, each stage replacing a zoo name."""
+    import yaml
+
+    config = root / "staged.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"name": "convjscc", "cbr": "1/12", "widths": [8, 8, 8, 8]},
+        "data": {"name": "folder", "root": str(root / "imgs"), "crop": 16}, "snr_db": 10, "batch_size": 2,
+        "steps": 2, "log_every": 2, "threads": 1, "device": "cpu", "out_dir": str(root / "unused"),
+        "stages": [{"name": "first"}, {"name": "second", "init_from": "previous"}]}))
+    evaluation = {"name": "staged", "dataset": {"name": "folder", "root": str(root / "imgs"), "limit": 1},
+                  "systems": [{"pretrained": "zoo_first", "label": "first"},
+                              {"pretrained": "zoo_second", "label": "second"}],
+                  "channels": ["awgn"], "snr_db": [10], "metrics": ["psnr"]}
+    return Recipe("_test-staged", "Staged.", [Evaluation("staged", evaluation, markdown_pivot)],
+                  train=[(str(config), stages)])
+
+
+def test_a_staged_training_replaces_one_zoo_model_per_stage(folder, tmp_path):
+    from semcom.errors import SemcomError
+
+    recipe = _staged_recipe(folder.parent, {"first": "zoo_first", "second": "zoo_second"})
+    RECIPES.register("_test-staged")(lambda: recipe)
+    out = run_recipe("_test-staged", out=tmp_path / "res", train=True, progress=False,
+                     argv=["reproduce", "_test-staged", "--train"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    trained, evaluated = manifest["steps"]
+    finals = {z: str(out / "train" / "staged" / s / "final") for s, z in (("first", "zoo_first"),
+                                                                        ("second", "zoo_second"))}
+    assert trained["kind"] == "train" and trained["checkpoint"] == finals
+    assert [s["checkpoint"] for s in evaluated["config"]["systems"]] == [finals["zoo_first"], finals["zoo_second"]]
+    with open(out / "staged" / "results.csv", newline="") as f:
+        assert [r["system"] for r in csv.DictReader(f)] == ["first", "second"]
+
+    bad = _staged_recipe(folder.parent, {"third": "zoo_first"})
+    RECIPES.register("_test-staged-bad")(lambda: bad)
+    with pytest.raises(SemcomError, match="no final weights at .*third"):
+        run_recipe("_test-staged-bad", out=tmp_path / "bad", train=True, progress=False,
+                   argv=["reproduce", "_test-staged-bad", "--train"])

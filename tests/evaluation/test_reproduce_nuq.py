@@ -15,7 +15,7 @@ from PIL import Image
 
 from semcom.errors import SemcomError
 from semcom.evaluation.config import EvalConfig
-from semcom.evaluation.nuq_claims import ANALOG_MODELS, CONFIGS, NUQ_INDEX, NUQ_ZOO, TRAIN_CONFIG, nuq_recipe
+from semcom.evaluation.nuq_claims import ANALOG_MODELS, CONFIGS, NUQ_ROLES, NUQ_ZOO, TRAIN_CONFIG, ZOO, nuq_recipe
 from semcom.evaluation.nuq_overhead import peak_memory, training_batch
 from semcom.evaluation.nuq_tables import quantization_table, weighting_table
 from semcom.evaluation.reproduce import RECIPES, repo_path, run_recipe
@@ -25,7 +25,8 @@ from tests.conftest import SHARED_DATA
 
 PRESENT_ANALOG = "convjscc_cifar10_cbr1-12_snr7"
 MISSING_ANALOG = "convjscc_not_in_the_zoo"
-EVALUATIONS = ["cifar10", "tiny_imagenet", "weighting_cifar10", "weighting_tiny_imagenet", "overhead", "analog"]
+EVALUATIONS = ["cifar10", "cifar10_stage1", "tiny_imagenet", "weighting_cifar10", "weighting_tiny_imagenet",
+               "weighting_cifar10_stage1", "overhead", "analog"]
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -77,14 +78,43 @@ def recipe_out(tiny):
 def test_configs_load_and_name_the_zoo_model():
     for part, path in CONFIGS.items():
         cfg = EvalConfig.load(repo_path(path))
-        assert [cfg.systems[i]["pretrained"] for i in NUQ_INDEX[part]] == [NUQ_ZOO] * len(NUQ_INDEX[part])
+        assert [cfg.systems[i]["pretrained"] for i in range(len(NUQ_ROLES[part]))] == [ZOO[r] for r in NUQ_ROLES[part]]
         assert cfg.metric_names == (["psnr"] if part == "overhead" else ["psnr", "ms_ssim", "lpips"])
     quant = EvalConfig.load(repo_path(CONFIGS["quantization"]))
     assert [c.name for c in quant.channels] == ["awgn", "rayleigh", "composite"]
     assert quant.systems[1]["run"] == {"quantizer": "uniform", "budget_bits": [10, 8, 6]}
     analog = EvalConfig.load(repo_path(CONFIGS["analog"]))
     assert tuple(s["pretrained"] for s in analog.systems[3:]) == ANALOG_MODELS
-    assert nuq_recipe().train == [(TRAIN_CONFIG, NUQ_ZOO)] and nuq_recipe(nuq="some_zoo_name").train == []
+    stages = {"autoencoder": ZOO["autoencoder"], "nuq-ste": NUQ_ZOO, "uniform-ste": ZOO["uniform"]}
+    assert nuq_recipe().train == [(TRAIN_CONFIG, stages)] and nuq_recipe(nuq="some_zoo_name").train == []
+    assert nuq_recipe(nuq_uniform="u").train == [(TRAIN_CONFIG, {"autoencoder": ZOO["autoencoder"], "nuq-ste": NUQ_ZOO})]
+
+
+def test_the_training_config_has_the_stages_the_recipe_ships():
+    from semcom.training.stages import stage_configs
+    from semcom.configfile import read_config_file
+
+    stages = dict(stage_configs(read_config_file(repo_path(TRAIN_CONFIG))))
+    assert set(stages) == {"autoencoder", "nuq-ste", "uniform-ste"}
+    assert stages["nuq-ste"]["init_from"] == "previous" and stages["uniform-ste"]["init_from"] == "stage:autoencoder"
+    assert stages["uniform-ste"]["run"] == {"quantizer": "uniform", "budget_bits": 8}
+    assert stages["nuq-ste"].get("run") is None and stages["autoencoder"]["modes"] == {"quantize": "none"}
+    assert stages["nuq-ste"]["steps"] == stages["uniform-ste"]["steps"]  # the twins get the same budget
+
+
+def test_each_curve_uses_the_weights_tuned_for_it():
+    recipe = nuq_recipe(nuq="n_zoo", nuq_uniform="u_zoo", nuq_autoencoder="a_zoo", analog_models=())
+    by_name = {ev.name: EvalConfig.load(repo_path(ev.config) if isinstance(ev.config, str) else ev.config,
+                                        ev.overrides) for ev in recipe.evaluations}
+    if "cifar10" not in by_name:
+        pytest.skip("the CIFAR-10 data of ../shared is not beside this checkout")
+    pairs = lambda part: [(s.get("run", {}).get("quantizer"), s["pretrained"]) for s in by_name[part].systems[:3]]
+    assert pairs("cifar10") == [("none", "a_zoo"), ("uniform", "u_zoo"), ("nonuniform", "n_zoo")]
+    assert pairs("cifar10_stage1") == [("none", "a_zoo"), ("uniform", "a_zoo"), ("nonuniform", "a_zoo")]
+    assert [s["run"]["budget_bits"] for s in by_name["cifar10_stage1"].systems[1:3]] == [8, 8]
+    assert [s["pretrained"] for s in by_name["weighting_cifar10"].systems] == ["n_zoo", "u_zoo"]
+    assert [s["pretrained"] for s in by_name["weighting_cifar10_stage1"].systems] == ["a_zoo", "a_zoo"]
+    assert [s["pretrained"] for s in by_name["analog"].systems[:3]] == ["n_zoo", "u_zoo", "a_zoo"]
 
 
 # ------------------------------------------------------------------ the recipe
@@ -107,7 +137,7 @@ def test_recipe_writes_every_part(recipe_out):
 
 def test_lpips_is_reported_unavailable(recipe_out):
     readme = (recipe_out / "README.md").read_text()
-    assert readme.count("LPIPS unavailable: no local backbone weights") == 5  # every part with LPIPS
+    assert readme.count("LPIPS unavailable: no local backbone weights") == 7  # every part with LPIPS
     assert all(r["lpips"] == "" for r in _csv(recipe_out / "cifar10" / "results.csv"))
 
 
@@ -150,7 +180,8 @@ def test_unavailable_dataset_is_one_line_and_its_sweeps_are_left_out(tiny):
     recipe = nuq_recipe(nuq=tiny["checkpoint"], cifar10=tiny["cifar10"],
                         tiny_imagenet={"name": "tiny-imagenet-val", "root": str(tiny["root"] / "absent")},
                         analog_models=())
-    assert [e.name for e in recipe.evaluations] == ["cifar10", "weighting_cifar10", "overhead", "analog"]
+    assert [e.name for e in recipe.evaluations] == ["cifar10", "cifar10_stage1", "weighting_cifar10",
+                                                    "weighting_cifar10_stage1", "overhead", "analog"]
     lines = [line for line in recipe.description.splitlines() if "Tiny-ImageNet val unavailable" in line]
     assert len(lines) == 1 and "absent" in lines[0]
 

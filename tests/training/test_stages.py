@@ -197,3 +197,49 @@ def test_an_auxiliary_model_built_by_name_starts_from_the_run_seed(tiny_config: 
     assert all(torch.equal(first[k], second[k]) for k in first)
     other = aux_weights({**cfg, "seed": cfg["seed"] + 1}, 0)
     assert not torch.equal(first["head.weight"], other["head.weight"])  # it follows the run seed
+
+
+def test_a_stage_starts_from_an_earlier_stage_by_name(tiny_config: dict[str, Any], toy: str, tmp_path: Path) -> None:
+    config = {**tiny_config, "model": {"name": toy}, "val_data": None, "steps": 2, "log_every": 2,
+              "ckpt_every": 0, "out_dir": str(tmp_path / "named"),
+              "stages": [{"name": "base"},
+                         {"name": "tuned", "init_from": "previous", "modes": {"quantize": "ste"}},
+                         {"name": "twin", "init_from": {"path": "stage:base"}, "modes": {"quantize": "ste"}}]}
+    final = train(config, verbose=False)
+    root = tmp_path / "named"
+    assert final == root / "twin" / "final"
+    assert _info(root / "tuned" / "final")["init_from"]["source"] == str(root / "base" / "final")
+    assert _info(root / "twin" / "final")["init_from"]["source"] == str(root / "base" / "final")
+    base, twin = (load_checkpoint(root / n / "final").tensors["scale"] for n in ("base", "twin"))
+    assert not torch.equal(base, twin)  # trained on from the base's weights
+
+    for bad, match in ((["stage:twin"], "no earlier stage is named 'twin'"),
+                       (["stage:nope"], "no earlier stage is named 'nope'")):
+        stages = [{"name": "base"}, {"name": "tuned", "init_from": bad[0]}, {"name": "twin"}]
+        with pytest.raises(SemcomError, match=match):
+            train({**config, "out_dir": str(tmp_path / "bad"), "stages": stages}, verbose=False)
+
+
+def _val_cbr(out_dir: Path) -> list[float]:
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [v for r in rows if r["kind"] == "val" for v in r["cbr_by_snr"].values()]
+
+
+def test_run_settings_reach_training_and_validation(tiny_config: dict[str, Any], toy: str, tmp_path: Path) -> None:
+    config = {**tiny_config, "model": {"name": toy}, "steps": 2, "val_every": 2, "log_every": 2,
+              "ckpt_every": 0, "val_snr_db": [10]}
+    half = train({**config, "out_dir": str(tmp_path / "half"), "run": {"rate": 0.5}}, verbose=False)
+    full = train({**config, "out_dir": str(tmp_path / "full"), "run": {"rate": 1.0}}, verbose=False)
+    assert _info(half)["run"] == {"rate": 0.5} and "run" not in _info(train(
+        {**config, "out_dir": str(tmp_path / "default")}, verbose=False))
+    # 16x16 crops: 3 * 4 * 4 / 2 = 24 complex symbols, all or half sent, 2 side bytes each
+    side = _val_cbr(tmp_path / "full")[0] - 24 / (3 * 16 * 16)
+    assert _val_cbr(tmp_path / "half")[0] == pytest.approx(12 / (3 * 16 * 16) + side)
+    assert side > 0  # the side information is charged on top
+    assert not torch.equal(load_checkpoint(half).tensors["scale"], load_checkpoint(full).tensors["scale"])
+    with pytest.raises(SemcomError, match="no run-time setting ratee"):
+        train({**config, "out_dir": str(tmp_path / "bad"), "run": {"ratee": 0.5}}, verbose=False)
+    with pytest.raises(SemcomError, match="rate"):
+        train({**config, "out_dir": str(tmp_path / "bad"), "run": {"rate": 2.0}}, verbose=False)
+    with pytest.raises(SemcomError, match="run must be a mapping"):
+        train({**config, "out_dir": str(tmp_path / "bad"), "run": [0.5]}, verbose=False)
