@@ -1,6 +1,7 @@
 """Copy a trained run's final checkpoint into the zoo (fp16), with its measured PSNR.
 
     python scripts/ship_model.py runs/RUN/final ZOO_NAME --dataset cifar10 --train-snr 7
+    python scripts/ship_model.py runs/classifier/final cifar10-resnet_cifar10 --dataset cifar10
     python scripts/ship_model.py runs/RUN/final ZOO_NAME --dataset hr --train-snr 0,20
     python scripts/ship_model.py runs/RUN/last ZOO_NAME --dataset hr --train-snr 1,4,7,10 \
         --channel rayleigh --prior-steps 1200 --history "..."
@@ -13,7 +14,10 @@ configured steps were reached).
 
 PSNR is measured on the 1,000 lossless CIFAR-10 test images (CIFAR models) or the 24
 Kodak images (high-resolution models), AWGN, at the training SNR (10 dB for models
-trained over a range), one noise draw, seed 0.
+trained over a range), one noise draw, seed 0. A task model (a classifier checkpoint of
+kind ``task_model``, ``semcom semantics train-classifier``) is measured instead by its
+top-1 accuracy and macro F1 on the 1,000 lossless CIFAR-10 test images, with the fp16
+weights it ships with (``info["accuracy"]``, shown by ``semcom models``).
 """
 
 from __future__ import annotations
@@ -41,12 +45,37 @@ def _run_config(run_dir: str) -> dict:
     return yaml.safe_load(open(path)) or {}
 
 
+def ship_task_model(checkpoint: str, name: str, trained_on: str) -> None:
+    """Ship a classifier: fp16 weights, measured as shipped on the lossless test images."""
+    from semcom.metrics.task import macro_f1
+    from semcom.semantics.train_classifier import _to_float, load_labelled
+    from semcom.zoo.pretrained import load_built
+    from semcom.zoo.checkpoint import load_checkpoint, save_checkpoint
+
+    stored = load_checkpoint(checkpoint)
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in stored.tensors.items()}
+    info = {k: v for k, v in stored.info.items() if k != "val_accuracy"}
+    base = WEIGHTS_DIR / name
+    save_checkpoint(base, half, stored.system, stored.config, info)
+    model = load_built(str(base), kind="task_model").eval()
+    images, labels, _ = load_labelled("cifar10", options={"split": "test"})
+    with torch.no_grad():
+        preds = torch.cat([model(_to_float(images[i:i + 500], torch.device("cpu"))).argmax(1)
+                           for i in range(0, images.shape[0], 500)])
+    accuracy = float((preds == labels).float().mean())
+    f1 = float(macro_f1(preds, labels, int(info.get("classes", 10))))
+    info.update(accuracy=round(accuracy, 4), macro_f1=round(f1, 4),
+                accuracy_on=f"CIFAR-10 test {images.shape[0]} (lossless), fp16 weights", trained_on=trained_on)
+    save_checkpoint(base, half, stored.system, stored.config, info)
+    print(f"shipped {base} accuracy {100 * accuracy:.2f} %, macro F1 {f1:.4f} ({info['accuracy_on']})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("checkpoint")
     p.add_argument("name")
     p.add_argument("--dataset", choices=["cifar10", "hr"], required=True)
-    p.add_argument("--train-snr", required=True, help="one value, or lo,hi for a range")
+    p.add_argument("--train-snr", help="one value, or lo,hi for a range (links and codecs)")
     p.add_argument("--kodak-limit", type=int, default=None)
     p.add_argument("--trained-on", default="2-core CPU", help="the hardware, for the registry")
     p.add_argument("--train-data", default=None, help="the training data, if not the default description")
@@ -56,6 +85,13 @@ def main() -> None:
     p.add_argument("--target-steps", type=int, default=None, help="the whole planned budget in steps")
     args = p.parse_args()
     torch.set_num_threads(2)
+    from semcom.zoo.checkpoint import read_checkpoint_meta
+
+    if read_checkpoint_meta(args.checkpoint).get("info", {}).get("kind") == "task_model":
+        ship_task_model(args.checkpoint, args.name, args.trained_on)
+        return
+    if args.train_snr is None:
+        p.error("--train-snr is required for a link or codec checkpoint")
     model = load_model(args.checkpoint)
     snr = [float(v) for v in args.train_snr.split(",")]
     eval_snr = snr[0] if len(snr) == 1 else 10.0

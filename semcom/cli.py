@@ -100,7 +100,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                     f"train SNR {info.get('train_snr_db', '?')} dB" if kind != "task_model" else None,
                     f"channel {info.get('channel', 'awgn')}" if kind != "task_model" else None,
                     f"PSNR {info['psnr_db']:.2f} dB ({info.get('psnr_on', 'test')})" if "psnr_db" in info else None,
-                    f"accuracy {info['accuracy']:.3f}" if "accuracy" in info else None]
+                    f"top-1 accuracy {100 * info['accuracy']:.2f} % ({info.get('accuracy_on', 'test')})"
+                    if "accuracy" in info else None]
             print(f"  {name:28s} " + ", ".join(b for b in bits if b))
     return 0
 

@@ -49,11 +49,11 @@ def test_kinds_default_to_system_and_are_checked(tmp_path, monkeypatch):
 
 def test_models_lists_settings_and_groups_the_zoo_by_kind(tmp_path, monkeypatch, capsys):
     save_checkpoint(tmp_path / "clf", {"w": torch.zeros(1)}, "some-classifier", {},
-                    {"kind": "task_model", "dataset": "CIFAR-10", "accuracy": 0.91})
+                    {"kind": "task_model", "dataset": "CIFAR-10", "accuracy": 0.91, "accuracy_on": "CIFAR-10 test 1000"})
     monkeypatch.setenv("SEMCOM_ZOO", str(tmp_path))
     assert cli_main(["models"]) == 0
     out = capsys.readouterr().out
     assert "--run mcs (int in [3, 28] or auto" in out  # the digital link's setting, described
     systems, tasks = out.index("pretrained systems (kind system"), out.index("task models (kind task_model")
     assert systems < out.index("convjscc_cifar10_cbr1-12_snr7") < tasks < out.index("clf ")
-    assert "accuracy 0.910" in out
+    assert "top-1 accuracy 91.00 % (CIFAR-10 test 1000)" in out
