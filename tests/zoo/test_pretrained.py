@@ -12,7 +12,8 @@ from semcom.errors import UnknownNameError
 from semcom.models import load_model
 from semcom.zoo import DEFAULT_PRETRAINED, list_pretrained, pretrained_path
 
-ZOO = list_pretrained()
+ZOO = list_pretrained("system")
+TASK_MODELS = list_pretrained("task_model")
 DEMO = Path(__file__).resolve().parents[2] / "semcom" / "assets" / "kodim23.png"
 
 
@@ -31,6 +32,19 @@ def test_checkpoint_loads_and_keeps_its_rate(name):
     res = model.transmit(x, create_channel("awgn"), 10.0, torch.Generator().manual_seed(0))
     assert res.cbr.tolist() == pytest.approx([entry["config"]["cbr"]] * 2)
     assert 0 <= res.images.min() and res.images.max() <= 1
+
+
+@pytest.mark.parametrize("name", sorted(TASK_MODELS))
+def test_task_model_loads_and_scores_classes(name):
+    from semcom.zoo.pretrained import load_built
+
+    entry = TASK_MODELS[name]
+    assert 0 < entry["info"]["accuracy"] <= 1 and "accuracy_on" in entry["info"]
+    model = load_built(pretrained_path(name), kind="task_model").eval()
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        scores = model(x)
+    assert scores.shape == (3, entry["info"]["classes"]) and torch.isfinite(scores).all()
 
 
 def test_default_model_reconstructs_the_demo_image():
