@@ -53,10 +53,9 @@ def ship_task_model(checkpoint: str, name: str, trained_on: str) -> None:
     from semcom.zoo.checkpoint import load_checkpoint, save_checkpoint
 
     stored = load_checkpoint(checkpoint)
-    half = {k: (v.half() if v.is_floating_point() else v) for k, v in stored.tensors.items()}
     info = {k: v for k, v in stored.info.items() if k != "val_accuracy"}
     base = WEIGHTS_DIR / name
-    save_checkpoint(base, half, stored.system, stored.config, info)
+    save_checkpoint(base, stored.tensors, stored.system, stored.config, info, dtype=torch.float16)
     model = load_built(str(base), kind="task_model").eval()
     images, labels, _ = load_labelled("cifar10", options={"split": "test"})
     with torch.no_grad():
@@ -66,7 +65,7 @@ def ship_task_model(checkpoint: str, name: str, trained_on: str) -> None:
     f1 = float(macro_f1(preds, labels, int(info.get("classes", 10))))
     info.update(accuracy=round(accuracy, 4), macro_f1=round(f1, 4),
                 accuracy_on=f"CIFAR-10 test {images.shape[0]} (lossless), fp16 weights", trained_on=trained_on)
-    save_checkpoint(base, half, stored.system, stored.config, info)
+    save_checkpoint(base, stored.tensors, stored.system, stored.config, info, dtype=torch.float16)
     print(f"shipped {base} accuracy {100 * accuracy:.2f} %, macro F1 {f1:.4f} ({info['accuracy_on']})")
 
 
