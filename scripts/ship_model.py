@@ -48,7 +48,7 @@ def _run_config(run_dir: str) -> dict:
 def ship_task_model(checkpoint: str, name: str, trained_on: str) -> None:
     """Ship a classifier: fp16 weights, measured as shipped on the lossless test images."""
     from semcom.metrics.task import macro_f1
-    from semcom.semantics.train_classifier import _to_float, load_labelled
+    from semcom.semantics.train_classifier import load_labelled, predict_labels
     from semcom.zoo.pretrained import load_built
     from semcom.zoo.checkpoint import load_checkpoint, save_checkpoint
 
@@ -58,9 +58,7 @@ def ship_task_model(checkpoint: str, name: str, trained_on: str) -> None:
     save_checkpoint(base, stored.tensors, stored.system, stored.config, info, dtype=torch.float16)
     model = load_built(str(base), kind="task_model").eval()
     images, labels, _ = load_labelled("cifar10", options={"split": "test"})
-    with torch.no_grad():
-        preds = torch.cat([model(_to_float(images[i:i + 500], torch.device("cpu"))).argmax(1)
-                           for i in range(0, images.shape[0], 500)])
+    preds = predict_labels(model, images, "cpu", batch_size=500)
     accuracy = float((preds == labels).float().mean())
     f1 = float(macro_f1(preds, labels, int(info.get("classes", 10))))
     info.update(accuracy=round(accuracy, 4), macro_f1=round(f1, 4),

@@ -259,19 +259,37 @@ def schedule_lr(cfg: ClassifierTrainConfig, step: int, total: int) -> float:
 
 
 @torch.no_grad()
-def evaluate_accuracy(model: nn.Module, images: Tensor, labels: Tensor, device: torch.device,
-                      batch_size: int = 1000) -> float:
-    """Top-1 accuracy of ``model`` (eval mode; restored) on uint8 ``images`` and ``labels``."""
+def predict_labels(model: nn.Module, images: Tensor, device: torch.device | str = "cpu",
+                   batch_size: int = 1000) -> Tensor:
+    """Top-1 class of each image: ``(N, 3, H, W)`` uint8 ``images`` (0..255) ->
+    ``(N,)`` int64 labels on the CPU. ``model`` runs in eval mode (its mode is
+    restored) on ``device``, ``batch_size`` images at a time.
+
+    Raises:
+        SemcomError: ``images`` not uint8 ``(N, 3, H, W)``, or ``batch_size`` < 1.
+    """
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise SemcomError(f"predict_labels: expected (N, 3, H, W) uint8 images, got {images.dtype} "
+                          f"{tuple(images.shape)}")
+    if batch_size < 1:
+        raise SemcomError(f"predict_labels: batch_size must be >= 1, got {batch_size!r}")
+    device = torch.device(device)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     was = model.training
     model.eval()
     try:
-        correct = 0
-        for i in range(0, images.shape[0], batch_size):
-            logits = model(_to_float(images[i:i + batch_size], device))
-            correct += int((logits.argmax(dim=1).cpu() == labels[i:i + batch_size]).sum())
+        parts = [model(_to_float(images[i:i + batch_size], device).to(dtype)).argmax(dim=1).cpu()
+                 for i in range(0, images.shape[0], batch_size)]
     finally:
         model.train(was)
-    return correct / max(1, images.shape[0])
+    return torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
+
+
+def evaluate_accuracy(model: nn.Module, images: Tensor, labels: Tensor, device: torch.device,
+                      batch_size: int = 1000) -> float:
+    """Top-1 accuracy of ``model`` (eval mode; restored) on uint8 ``images`` and ``labels``."""
+    predictions = predict_labels(model, images, device, batch_size)
+    return int((predictions == labels.cpu()).sum()) / max(1, images.shape[0])
 
 
 def _say(message: str, verbose: bool) -> None:

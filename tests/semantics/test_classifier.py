@@ -213,3 +213,24 @@ def test_cli_trains_on_the_cifar10_jpeg_set(shared_data: Path, tmp_path: Path,
     assert meta["info"]["train_images"] == 64 and meta["info"]["class_names"][0] == "airplane"
     assert main(["semantics", "train-classifier", "--widths", "4,8"]) == 2
     assert "--widths must be 4" in capsys.readouterr().err
+
+
+def test_predict_labels_matches_the_logits_in_any_batching_and_checks_its_input(gen: torch.Generator) -> None:
+    from semcom.semantics.train_classifier import evaluate_accuracy, predict_labels
+
+    model = Cifar10ResNet(widths=[4, 4, 8, 8]).eval()
+    images = torch.randint(0, 256, (7, 3, 16, 16), generator=gen, dtype=torch.uint8)
+    with torch.no_grad():
+        expected = model(images.float() / 255.0).argmax(dim=1)
+    model.train()
+    for batch_size in (1, 3, 100):
+        got = predict_labels(model, images, "cpu", batch_size=batch_size)
+        assert got.dtype == torch.int64 and torch.equal(got, expected)
+    assert model.training  # mode restored
+    labels = expected.clone()
+    labels[:2] = (labels[:2] + 1) % 10
+    assert evaluate_accuracy(model, images, labels, torch.device("cpu")) == pytest.approx(5 / 7)
+    with pytest.raises(SemcomError, match="uint8"):
+        predict_labels(model, images.float())
+    with pytest.raises(SemcomError, match="batch_size"):
+        predict_labels(model, images, batch_size=0)
