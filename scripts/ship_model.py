@@ -47,7 +47,7 @@ def _run_config(run_dir: str) -> dict:
 
 def ship_task_model(checkpoint: str, name: str, trained_on: str) -> None:
     """Ship a classifier: fp16 weights, measured as shipped on the lossless test images."""
-    from semcom.metrics.task import macro_f1
+    from semcom.metrics.task import macro_f1, top1_accuracy
     from semcom.semantics.train_classifier import load_labelled, predict_labels
     from semcom.zoo.pretrained import load_built
     from semcom.zoo.checkpoint import load_checkpoint, save_checkpoint
@@ -59,8 +59,8 @@ def ship_task_model(checkpoint: str, name: str, trained_on: str) -> None:
     model = load_built(str(base), kind="task_model").eval()
     images, labels, _ = load_labelled("cifar10", options={"split": "test"})
     preds = predict_labels(model, images, "cpu", batch_size=500)
-    accuracy = float((preds == labels).float().mean())
-    f1 = float(macro_f1(preds, labels, int(info.get("classes", 10))))
+    accuracy = top1_accuracy(preds, labels)
+    f1 = macro_f1(preds, labels, int(stored.config.get("num_classes", 10)))
     info.update(accuracy=round(accuracy, 4), macro_f1=round(f1, 4),
                 accuracy_on=f"CIFAR-10 test {images.shape[0]} (lossless), fp16 weights", trained_on=trained_on)
     save_checkpoint(base, stored.tensors, stored.system, stored.config, info, dtype=torch.float16)

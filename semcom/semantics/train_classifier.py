@@ -288,8 +288,9 @@ def predict_labels(model: nn.Module, images: Tensor, device: torch.device | str 
 def evaluate_accuracy(model: nn.Module, images: Tensor, labels: Tensor, device: torch.device,
                       batch_size: int = 1000) -> float:
     """Top-1 accuracy of ``model`` (eval mode; restored) on uint8 ``images`` and ``labels``."""
-    predictions = predict_labels(model, images, device, batch_size)
-    return int((predictions == labels.cpu()).sum()) / max(1, images.shape[0])
+    from semcom.metrics.task import top1_accuracy
+
+    return top1_accuracy(predict_labels(model, images, device, batch_size), labels.cpu())
 
 
 def _say(message: str, verbose: bool) -> None:
