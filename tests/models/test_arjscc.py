@@ -255,3 +255,26 @@ def test_validation_reports_the_charged_cbr_the_policy_spends_at_each_snr():
             uses = torch.cat([model(b, AWGN(), float(snr))["channel_uses"] for _, b in batches])
         assert got == pytest.approx(float(cbr_from_channel_uses(uses, 32, 32).mean()))
         assert got > cbr_from_channel_uses(SIDE_USES, 32, 32)  # side information charged on top
+
+
+def _train_tiny(rate_weight: float, steps: int = 30) -> float:
+    """Mean groups the policy of a tiny model chooses at 10 dB after ``steps`` steps."""
+    model = _tiny(rate_weight=rate_weight).train()
+    coarse = torch.rand(8, 3, 4, 4, generator=torch.Generator().manual_seed(2))
+    x = F.interpolate(coarse, size=32, mode="bilinear", align_corners=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    for step in range(steps):
+        out = model(x, AWGN(), 10.0, torch.Generator().manual_seed(step))
+        loss = F.mse_loss(out["x_hat"], x) + out["aux"]["active_bandwidth"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float(model.eval().transmit(x, AWGN(), 10.0).extras["groups"].float().mean())
+
+
+def test_lambda_traces_the_rate_range():
+    """The rate weight (the authors' lambda) moves the policy: a large one drives it to
+    fewer groups, none lets the distortion term add groups (a tiny model starts near 0)."""
+    free, costly = _train_tiny(0.0), _train_tiny(1.0)
+    assert free - costly >= 1.0, (costly, free)
