@@ -37,7 +37,8 @@ def test_training_config_loads(which):
     stages = stage_configs(_read(repo_path(TRAIN[which])))
     assert [name for name, _ in stages] == ["lr5e-4", "lr5e-5", "finetune"]
     cfgs = [config_from_dict(raw) for _, raw in stages]
-    assert [c.steps for c in cfgs] == [2000, 300, 100]  # the reduced budget, most of it at lr 5e-4
+    assert [c.steps for c in cfgs] == [2400, 300, 100]  # the reduced budget, most of it at lr 5e-4
+    assert all(c.optimizer.grad_clip == 0.5 for c in cfgs)  # every stage clipped (see the config)
     assert [c.optimizer.lr for c in cfgs] == [5e-4, 5e-5, 1e-5]
     assert all(c.optimizer.betas == (0.5, 0.999) and c.batch_size == 128 for c in cfgs)
     seen = sum(c.steps for c in cfgs) * 128 / 50_000  # epochs of the reduced run
@@ -45,7 +46,7 @@ def test_training_config_loads(which):
     # hard sample ignores tau, so a low value would only make the policy's gradient sparse;
     # the finetune stage's policy is frozen and keeps the previous value
     mid = [(sum(c.steps for c in cfgs[:i]) + cfgs[i].steps / 2) * 128 / 50_000 for i in range(2)]
-    assert seen < 7 and [c.modes["temperature"] for c in cfgs] == pytest.approx(
+    assert seen < 8 and [c.modes["temperature"] for c in cfgs] == pytest.approx(
         [temperature_at(e) for e in (mid[0], mid[1], mid[1])], rel=0.01)
     assert cfgs[0].freeze == [] and cfgs[2].freeze == ["policy.*", "source_encoder.*"]
     assert cfgs[1].init_from == "previous" and cfgs[2].init_from == "previous"
