@@ -171,15 +171,30 @@ def run_stages(config: dict[str, Any] | str | Path, overrides: Sequence[str] = (
     Raises:
         SemcomError: a malformed ``stages`` list or any stage's failure (the stage is named).
     """
-    from semcom.training.trainer import Trainer
+    from semcom.training.distributed import setup_distributed
 
     raw = _read(config)
     if raw is None or "stages" not in raw:
         raise SemcomError("run_stages needs a config with stages")
     raw = apply_overrides(raw, overrides)
+    stages = stage_configs(raw)
+    # one process group for all stages under torchrun: destroying and re-joining it
+    # between stages once hung both ranks at a stage boundary
+    group = setup_distributed(str(stages[0][1].get("device", "auto") or "auto")) if stages else None
+    try:
+        return _run_stage_list(stages, resume, verbose)
+    finally:
+        if group is not None:
+            group.close()
+
+
+def _run_stage_list(stages: list[tuple[str, dict[str, Any]]], resume: bool | None, verbose: bool) -> Path:
+    """The loop of :func:`run_stages` over parsed ``(name, raw stage)`` pairs."""
+    from semcom.training.trainer import Trainer
+
     previous: Path | None = None
     finals: dict[str, Path] = {}
-    for name, stage in stage_configs(raw):
+    for name, stage in stages:
         if previous is not None:
             stage["init_from"] = _resolve_previous(stage.get("init_from"), previous, finals)
         try:

@@ -28,20 +28,25 @@ save_file(state, os.path.join(sys.argv[2], "rank%s.safetensors" % os.environ["RA
 """
 
 
+def _torchrun(worker_code: str, cfg: dict[str, Any], tmp_path: Path) -> None:
+    """Run ``worker_code`` (argv: config file, tmp_path) in 2 torchrun processes."""
+    config_file, worker = tmp_path / "config.yaml", tmp_path / "worker.py"
+    config_file.write_text(yaml.safe_dump(cfg))
+    worker.write_text(worker_code)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+         str(worker), str(config_file), str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_two_gloo_processes(tiny_config: dict[str, Any], tmp_path: Path) -> None:
     # high SNR: the ranks draw different channel noise than one process would, so the
     # comparison with a single-process run below is close but not exact
     cfg = {**tiny_config, "steps": 6, "ckpt_every": 3, "val_every": 3, "snr_db": 60, "batch_size": 8,
            "out_dir": str(tmp_path / "ddp")}
-    config_file, worker = tmp_path / "ddp.yaml", tmp_path / "worker.py"
-    config_file.write_text(yaml.safe_dump(cfg))
-    worker.write_text(WORKER)
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-         str(worker), str(config_file), str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun(WORKER, cfg, tmp_path)
 
     out = tmp_path / "ddp"
     final = load_checkpoint(out / "final").tensors
@@ -69,3 +74,36 @@ def _fresh_state(cfg: dict[str, Any]) -> dict[str, torch.Tensor]:
 
     _seed_globals(derive_seed("init", cfg["seed"]))
     return create_model(cfg["model"]["name"], **{k: v for k, v in cfg["model"].items() if k != "name"}).state_dict()
+
+
+STAGES_WORKER = """
+import os, sys
+import torch.distributed as dist
+from semcom.training.stages import run_stages
+import semcom.training.distributed as distributed
+groups = []
+real = distributed.dist.init_process_group
+def counting(*args, **kwargs):
+    groups.append(1)
+    return real(*args, **kwargs)
+distributed.dist.init_process_group = counting
+final = run_stages(sys.argv[1], verbose=False)
+assert not dist.is_initialized()
+with open(os.path.join(sys.argv[2], "joins%s.txt" % os.environ["RANK"]), "w") as f:
+    f.write(str(len(groups)))
+"""
+
+
+@pytest.mark.slow
+def test_stages_under_torchrun_share_one_process_group(tiny_config: dict[str, Any], tmp_path: Path) -> None:
+    base = {k: v for k, v in tiny_config.items() if k != "steps"}
+    cfg = {**base, "batch_size": 8, "ckpt_every": 2, "val_every": 2, "out_dir": str(tmp_path / "staged"),
+           "stages": [{"name": "a", "steps": 4}, {"name": "b", "steps": 2, "init_from": "previous",
+                                                   "optimizer": {"lr": 1.0e-3}}]}
+    _torchrun(STAGES_WORKER, cfg, tmp_path)
+    for name, steps in (("a", 4), ("b", 2)):
+        last = load_checkpoint(tmp_path / "staged" / name / "last").info["training"]
+        assert last["step"] == steps and last["world_size"] == 2
+        assert (tmp_path / "staged" / name / "final.safetensors").is_file()
+    # joined once for both stages, not re-joined at the boundary
+    assert [(tmp_path / f"joins{r}.txt").read_text() for r in range(2)] == ["1", "1"]
